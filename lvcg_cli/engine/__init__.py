@@ -1,0 +1,1 @@
+"""The engine: device and precision choice, seeding, checkpoints, distributed context, training loop."""

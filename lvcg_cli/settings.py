@@ -1,0 +1,494 @@
+"""Every tunable of lvcg as validated pydantic models, and how they are resolved.
+
+Sources, lowest to highest precedence::
+
+    defaults  <  --preset NAME (bundled YAML)  <  --config FILE ...  <  LVCG_<SECTION>__<KEY>  <  --section.key VALUE
+
+Every model forbids unknown keys, so a typo fails loudly (exit code 2) with the closest valid
+key, and every value error is reported in command-line terms (``--data.fs: must be > 0 (got -5)``).
+The resolved settings are written next to each run's outputs (``config.yaml``) so that a run can
+be repeated exactly.
+
+Owners: each section below belongs to one part of the code base; add fields to your own
+section only and document each one (the description is shown by ``lvcg config show``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lvcg_cli.errors import SettingsError
+
+ENV_PREFIX = "LVCG_"
+ENV_NESTED_DELIMITER = "__"
+
+
+class StrictModel(BaseModel):
+    """Base for every settings section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_comma_lists(cls, data: Any) -> Any:
+        """Let ``--model.encoder_channels 32,64,96`` and env strings fill list/tuple fields."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            value = out.get(name)
+            if isinstance(value, str) and _is_sequence_annotation(field.annotation):
+                text = value.strip()
+                if text.startswith("["):
+                    out[name] = yaml.safe_load(text)
+                else:
+                    out[name] = [item.strip() for item in text.split(",") if item.strip()]
+        return out
+
+
+def _is_sequence_annotation(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, Sequence):
+        return True
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_is_sequence_annotation(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# data: how records become model inputs (owner: signals/ and datasets/)
+# --------------------------------------------------------------------------------------------
+class DataSettings(StrictModel):
+    """Preprocessing and the data a command reads."""
+
+    fs: float = Field(100.0, gt=0, description="Model sampling rate in Hz; records are resampled to it.")
+    window_s: float = Field(10.0, gt=0, description="Fixed window length in seconds fed to the model.")
+    window_policy: Literal["start", "center", "random"] = Field(
+        "start", description="Where to crop records longer than the window."
+    )
+    pad_policy: Literal["zero", "edge"] = Field("zero", description="How to pad records shorter than the window.")
+    bandpass: tuple[float, float] = Field(
+        (0.67, 40.0), description="Zero-phase Butterworth band-pass corners in Hz (low, high)."
+    )
+    filter_order: int = Field(2, ge=1, le=8, description="Butterworth order (applied forward and backward).")
+    normalize: Literal["zscore", "none"] = Field("zscore", description="Amplitude normalisation of model inputs.")
+    normalize_scope: Literal["record", "lead"] = Field(
+        "record",
+        description=(
+            "z-score with one scale per record (keeps the linear relations between leads that the "
+            "geometry layer relies on) or one per lead (breaks them; for comparison only)."
+        ),
+    )
+    datasets: list[str] = Field(
+        default_factory=lambda: ["default"],
+        description="Prepared data sets (names or cache paths) to read; 'default' is the built-in data.",
+    )
+    meta_root: Path | None = Field(
+        None, description="An original-LVCG manifest (JSONL with id and ecg_path) to train on instead."
+    )
+    sim_records: int = Field(1536, ge=8, description="Simulated records in the built-in default data.")
+    val_fraction: float = Field(0.05, gt=0, lt=1, description="Held-out fraction for validation loss.")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+
+    @field_validator("bandpass")
+    @classmethod
+    def _check_band(cls, band: tuple[float, float]) -> tuple[float, float]:
+        low, high = band
+        if not 0 <= low < high:
+            raise ValueError(f"must satisfy 0 <= low < high (got {low}, {high})")
+        return band
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per model window (``fs * window_s``)."""
+        return int(round(self.fs * self.window_s))
+
+
+# --------------------------------------------------------------------------------------------
+# prepare: dataset roots and the prepare-data job (owner: datasets/)
+# --------------------------------------------------------------------------------------------
+class PrepareSettings(StrictModel):
+    """Where users' raw releases live and how ``lvcg prepare-data`` runs."""
+
+    mimic_root: Path | None = Field(None, description="MIMIC-IV-ECG release root (holds files/ and record_list.csv).")
+    ptbxl_root: Path | None = Field(None, description="PTB-XL 1.0.3 root (holds ptbxl_database.csv).")
+    cpsc2018_root: Path | None = Field(None, description="CPSC 2018 root (TrainingSet1-3 + REFERENCE.csv, or WFDB copy).")
+    chapman_root: Path | None = Field(None, description="Chapman-Shaoxing-Ningbo root (holds WFDBRecords/).")
+    ai_readi_root: Path | None = Field(None, description="AI-READI root (holds cardiac_ecg/).")
+    folder_root: Path | None = Field(None, description="Any folder of records (unlabelled).")
+    workers: int = Field(0, ge=0, description="Worker processes; 0 means one per CPU core.")
+    chunk_size: int = Field(256, ge=1, description="Records per work unit and per resumable cache chunk.")
+    ptbxl_rate: Literal[100, 500] = Field(500, description="Which PTB-XL folder to read (records100/records500).")
+    split: Literal["melp", "strat_fold"] = Field(
+        "melp", description="Probing partitions: the MELP/MERL splits, or PTB-XL's strat_fold (1-8/9/10)."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# model: architecture (owner: model/)
+# --------------------------------------------------------------------------------------------
+class ModelSettings(StrictModel):
+    """Architecture of LVCG; a preset (``lvcg-tiny``, ``lvcg-base``) fills these."""
+
+    name: str = Field("lvcg-tiny", description="Registered architecture name (see model/registry.py).")
+    geometry: Literal["ideal", "dower"] = Field("dower", description="Fixed lead-field matrix used to project.")
+    lift: Literal["pinv", "kors"] = Field("pinv", description="Physics lift: ridge pseudo-inverse or Kors regression.")
+    lift_eps: float = Field(1e-3, ge=0, description="Ridge term of the pseudo-inverse lift.")
+    beat_len: int = Field(128, ge=16, description="Samples per resampled beat.")
+    max_beats: int = Field(20, ge=1, description="Beats per record (padded with a mask).")
+    n_tokens: int = Field(1, ge=1, description="Tokens per beat in the bottleneck.")
+    d_token: int = Field(64, ge=4, description="Width of each beat token.")
+    encoder_channels: list[int] = Field(
+        default_factory=lambda: [32, 64, 96], description="Channels of the ResNet-style beat encoder stages."
+    )
+    lifter_channels: int = Field(32, ge=4, description="Channels of the learned lifting network.")
+    lifter_layers: int = Field(4, ge=0, description="Dilated conv layers of the learned lifting network.")
+    state_dim: int = Field(128, ge=4, description="GRU state size (inter-beat dynamics).")
+    gru_layers: int = Field(1, ge=1, description="GRU layers.")
+    residual_refine: bool = Field(False, description="Small residual refinement after the fixed projection.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout in encoder and decoder.")
+
+    @field_validator("encoder_channels")
+    @classmethod
+    def _positive_channels(cls, channels: list[int]) -> list[int]:
+        if not channels or any(c <= 0 for c in channels):
+            raise ValueError(f"must be a non-empty list of positive integers (got {channels})")
+        return channels
+
+
+# --------------------------------------------------------------------------------------------
+# train: optimisation and the masking objective (owner: engine/trainer.py)
+# --------------------------------------------------------------------------------------------
+class LossWeights(StrictModel):
+    """Weights of the loss terms; every term is a mean, so weights are comparable."""
+
+    hidden: float = Field(1.0, ge=0, description="Reconstruction of the hidden leads.")
+    visible: float = Field(0.1, ge=0, description="Reconstruction of the visible leads.")
+    beat: float = Field(0.5, ge=0, description="Beat-level latent VCG reconstruction.")
+    temporal: float = Field(0.1, ge=0, description="Next-beat prediction of the GRU.")
+
+
+class TrainSettings(StrictModel):
+    """Pretraining loop."""
+
+    max_steps: int = Field(600, ge=1, description="Optimiser steps.")
+    batch_size: int = Field(32, ge=1, description="Samples per step per device.")
+    lr: float = Field(2e-3, gt=0, description="Peak learning rate (AdamW).")
+    min_lr_ratio: float = Field(0.05, ge=0, le=1, description="Final learning rate as a fraction of the peak.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_steps: int = Field(50, ge=0, description="Linear warm-up steps before cosine decay.")
+    grad_clip: float = Field(1.0, ge=0, description="Gradient norm clip (0 disables).")
+    visible_min: int = Field(3, ge=1, le=12, description="Fewest visible leads per training sample.")
+    visible_max: int = Field(3, ge=1, le=12, description="Most visible leads per training sample.")
+    loss: LossWeights = Field(default_factory=LossWeights)
+    log_every: int = Field(10, ge=1, description="Steps between metric lines.")
+    val_every: int = Field(100, ge=1, description="Steps between validation passes.")
+    ckpt_every: int = Field(200, ge=1, description="Steps between periodic checkpoints.")
+    compile: bool = Field(False, description="Wrap the model in torch.compile.")
+
+    @model_validator(mode="after")
+    def _visible_range(self) -> TrainSettings:
+        if self.visible_min > self.visible_max:
+            raise ValueError(
+                f"train.visible_min ({self.visible_min}) must be <= train.visible_max ({self.visible_max})"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# engine: device, precision, seeds, processes (owner: engine/)
+# --------------------------------------------------------------------------------------------
+class EngineSettings(StrictModel):
+    """Where and how computation runs."""
+
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="auto = bf16 autocast on CUDA when supported, else fp32."
+    )
+    seed: int = Field(0, ge=0, description="Base random seed (each rank adds its rank).")
+    accelerator: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Device family for --devices.")
+    devices: int = Field(1, ge=1, description="Processes (one per device) for distributed pretraining.")
+
+    @field_validator("device")
+    @classmethod
+    def _device_spec(cls, spec: str) -> str:
+        spec = spec.strip().lower()
+        family, _, index = spec.partition(":")
+        if family not in {"auto", "cpu", "cuda", "mps"} or (index and (family != "cuda" or not index.isdigit())):
+            raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps (got {spec!r})")
+        return spec
+
+
+# --------------------------------------------------------------------------------------------
+# probe: linear probing protocol (owner: downstream/probe.py)
+# --------------------------------------------------------------------------------------------
+class ProbeSettings(StrictModel):
+    """Linear probing of frozen embeddings."""
+
+    dataset: str = Field("sim", description="Data set to probe (sim, ptbxl, cpsc2018, chapman, ai-readi, ludb).")
+    task: str = Field("default", description="Task within the data set (ptbxl: super, sub, form, rhythm).")
+    ratio: float = Field(1.0, gt=0, le=1, description="Fraction of the training split with labels.")
+    seeds: list[int] = Field(default_factory=lambda: [42], description="Seeds for the label subset; several give mean +/- std.")
+    model: Literal["lvcg", "random-init", "features"] = Field("lvcg", description="Embedding to probe.")
+    c_grid: list[float] = Field(
+        default_factory=lambda: [0.001, 0.01, 0.1, 1.0, 10.0], description="Inverse L2 strengths tried on validation."
+    )
+    max_iter: int = Field(1000, ge=10, description="Solver iterations of each logistic regression.")
+
+
+# --------------------------------------------------------------------------------------------
+# paths and run
+# --------------------------------------------------------------------------------------------
+class PathSettings(StrictModel):
+    """Overrides of the platformdirs locations (see lvcg_cli/paths.py)."""
+
+    home: Path | None = Field(None, description="User data folder (weights); default: platformdirs or LVCG_HOME.")
+    cache_dir: Path | None = Field(None, description="Prepared-data cache; default: platformdirs or LVCG_CACHE_DIR.")
+
+
+class RunSettings(StrictModel):
+    """Where a run writes."""
+
+    run_id: str | None = Field(None, description="Run folder name; default: a timestamp.")
+    out: Path | None = Field(None, description="Output folder; default: ./runs/<run_id>.")
+    runs_dir: Path = Field(Path("runs"), description="Parent of run folders.")
+
+
+class Settings(StrictModel):
+    """All settings of lvcg."""
+
+    data: DataSettings = Field(default_factory=DataSettings)
+    prepare: PrepareSettings = Field(default_factory=PrepareSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    paths: PathSettings = Field(default_factory=PathSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
+
+    def to_yaml(self) -> str:
+        """The resolved settings as YAML (what ``config.yaml`` in a run folder holds)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# ============================================================================================
+# Resolution: presets, YAML, environment, dotted overrides
+# ============================================================================================
+def preset_names() -> list[str]:
+    """Names of the bundled presets (``lvcg_cli/assets/presets/*.yaml``)."""
+    folder = resources.files("lvcg_cli") / "assets" / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The nested dict of a bundled preset."""
+    path = resources.files("lvcg_cli") / "assets" / "presets" / f"{name}.yaml"
+    if not path.is_file():
+        hint = _did_you_mean(name, preset_names())
+        raise SettingsError(f"--preset: unknown preset {name!r}{hint}; available: {', '.join(preset_names())}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def load_yaml_file(path: str | Path) -> dict[str, Any]:
+    """A settings YAML file as a nested dict, with one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise SettingsError(f"{path}: settings file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SettingsError(f"{path}: not valid YAML{where}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"{path}: expected a mapping of sections (data:, model:, train:, ...)")
+    return loaded
+
+
+def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``LVCG_TRAIN__LR=3e-4`` -> ``{"train.lr": "3e-4"}``; variables without ``__`` are not settings."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX) and ENV_NESTED_DELIMITER in key:
+            dotted = key[len(ENV_PREFIX) :].lower().replace(ENV_NESTED_DELIMITER, ".")
+            found[dotted] = value
+    return found
+
+
+def parse_dotted_args(args: Sequence[str]) -> dict[str, str]:
+    """Parse ``--section.key VALUE`` / ``--section.key=VALUE`` / bare ``--section.flag`` tokens."""
+    overrides: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--") or len(token) <= 2:
+            raise SettingsError(f"unexpected argument {token!r}; settings are given as --section.key VALUE")
+        key = token[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        elif i + 1 < len(args) and not (args[i + 1].startswith("--") and len(args[i + 1]) > 2):
+            value = args[i + 1]
+            i += 2
+        else:
+            value = "true"
+            i += 1
+        if "." not in key:
+            raise SettingsError(f"--{key}: unknown option; settings are given as --section.key (e.g. --train.lr 3e-4)")
+        overrides[key.replace("-", "_")] = value
+    return overrides
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, dotted + ".")
+        else:
+            yield dotted
+
+
+def _valid_keys(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_valid_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _describe_error(err: dict[str, Any]) -> str:
+    """Pydantic's error, said in command-line terms."""
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    got = f" (got {value!r})" if not isinstance(value, dict | list) else ""
+    if isinstance(value, str):
+        got = f" (got {value})"
+    bounds = {
+        "greater_than": ("> ", "gt"),
+        "greater_than_equal": (">= ", "ge"),
+        "less_than": ("< ", "lt"),
+        "less_than_equal": ("<= ", "le"),
+    }
+    if kind in bounds:
+        op, key = bounds[kind]
+        limit = ctx.get(key)
+        limit = f"{limit:g}" if isinstance(limit, int | float) else limit
+        return f"must be {op}{limit}{got}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}{got}"
+    if kind in {"int_parsing", "int_from_float", "int_type"}:
+        return f"must be an integer{got}"
+    if kind in {"float_parsing", "float_type"}:
+        return f"must be a number{got}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"must be true or false{got}"
+    message = str(err.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    return f"{message[:1].lower()}{message[1:]}{got if 'got' not in message else ''}"
+
+
+def resolve_settings(
+    *,
+    preset: str | None = None,
+    config_files: Sequence[str | Path] = (),
+    overrides: Mapping[str, Any] | Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve settings from every source; raises :class:`SettingsError` with one line on problems.
+
+    ``overrides`` is either a mapping of dotted keys to values or the raw command-line tokens
+    (``["--train.lr", "3e-4"]``). ``base`` is a command's own defaults (e.g. ``pretrain`` picks
+    its preset), applied just above the model defaults.
+    """
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if base:
+        layers.append(("defaults", dict(base)))
+    if preset:
+        layers.append((f"--preset {preset}", load_preset(preset)))
+    for path in config_files:
+        layers.append((str(path), load_yaml_file(path)))
+    for label, flat in (("env", env_overrides(environ)), ("cli", _as_flat(overrides))):
+        tree: dict[str, Any] = {}
+        for key, value in flat.items():
+            _set_dotted(tree, key, value)
+        layers.append((label, tree))
+
+    valid = _valid_keys()
+    sections = {k.split(".")[0] for k in valid}
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for label, tree in layers:
+        for dotted in _flatten(tree):
+            if dotted not in valid and not any(v.startswith(dotted + ".") for v in valid):
+                raise SettingsError(_unknown_key_message(dotted, label, valid, sections))
+            origin[dotted] = label
+        merged = _deep_merge(merged, tree)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        dotted = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+        label = origin.get(dotted, "")
+        where = f" (from {label})" if label not in {"", "cli", "defaults"} else ""
+        name = f"--{dotted}" if dotted else "settings"
+        raise SettingsError(f"{name}: {_describe_error(err)}{where}") from None
+
+
+def _as_flat(overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
+    if isinstance(overrides, Mapping):
+        return {str(k).replace("-", "_"): v for k, v in overrides.items()}
+    return parse_dotted_args(list(overrides))
+
+
+def _unknown_key_message(dotted: str, label: str, valid: list[str], sections: set[str]) -> str:
+    head = dotted.split(".")[0]
+    if head not in sections:
+        return f"--{dotted}: unknown setting section {head!r}{_did_you_mean(head, sorted(sections))}" + (
+            f" (from {label})" if label != "cli" else ""
+        )
+    hint = _did_you_mean(dotted, valid)
+    hint = hint.replace("(did you mean '", "(did you mean '--") if hint else ""
+    source = f" (from {label})" if label != "cli" else ""
+    return f"--{dotted}: unknown setting{hint}{source}"
