@@ -13,12 +13,20 @@ from lvcg_cli.settings import Settings, resolve_settings
 OVERRIDABLE = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 ConfigOption = typer.Option(
-    None, "--config", "-c", help="Settings YAML file; repeat to layer several (later wins).", show_default=False
+    None,
+    "--config",
+    "-c",
+    help="Settings YAML file; repeat to layer several (later wins).",
+    show_default=False,
 )
-PresetOption = typer.Option(None, "--preset", help="Bundled preset: lvcg-tiny or lvcg-base.", show_default=False)
+PresetOption = typer.Option(
+    None, "--preset", help="Bundled preset: lvcg-tiny or lvcg-base.", show_default=False
+)
 QuietOption = typer.Option(False, "--quiet", "-q", help="Only warnings, errors and results.")
 JsonOption = typer.Option(False, "--json", help="Print results as JSON on stdout.")
-DeviceOption = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps (default: auto).", show_default=False)
+DeviceOption = typer.Option(
+    None, "--device", help="auto | cpu | cuda | cuda:N | mps (default: auto).", show_default=False
+)
 
 
 def settings_from(
