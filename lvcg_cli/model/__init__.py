@@ -1,0 +1,1 @@
+"""The LVCG model: fixed geometry layer, learned lifter, beat encoder, dynamics, decoder and losses."""
