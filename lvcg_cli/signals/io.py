@@ -1,0 +1,398 @@
+"""Read any 12-lead record into a :class:`Record`: canonical lead order, mV, finite samples.
+
+Two on-disk forms are understood:
+
+* **WFDB** (``.hea`` + ``.dat``, or the PhysioNet/CinC 2020-2021 ``.hea`` + ``.mat``), read with
+  ``wfdb.rdrecord``; this covers PTB-XL, LUDB, MIMIC-IV-ECG, Chapman, CinC and PTB Diagnostic.
+* **CPSC 2018 original** ``.mat`` files (a struct ``ECG`` with ``data`` 12 x N, 500 Hz, mV) that
+  have no header, read with ``scipy.io.loadmat``.
+
+Leads are matched by name (see :mod:`lvcg_cli.signals.leads`), never by position; leads a file
+lacks are zeros with ``present=False``; non-standard channels (Frank ``vx/vy/vz``) are kept in
+``meta["extra_signals"]``. Every problem with a file becomes one :class:`RecordError` naming it.
+
+Reading is the baseline other stages are timed against, so the success path does nothing beyond
+``wfdb.rdrecord`` but a few whole-array numpy operations; diagnosis of *why* a file failed only
+runs after it failed.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lvcg_cli.errors import RecordError
+from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS, lead_index
+from lvcg_cli.signals.preprocess import MAX_NAN_GAP_S, repair_nonfinite
+
+MAX_NAN_FRACTION = 0.5
+"""A record with more than this fraction of non-finite samples (over its standard leads) is rejected."""
+
+MAX_HEADER_BYTES = 1 << 20
+"""A real WFDB header is a few kB; anything larger is not one (and is not worth parsing)."""
+
+CPSC_FS = 500.0
+
+_UNIT_TO_MV = {"mv": 1.0, "millivolt": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "microvolt": 1e-3, "v": 1e3}
+_BYTES_PER_SAMPLE = {"8": 1.0, "16": 2.0, "61": 2.0, "80": 1.0, "160": 2.0, "212": 1.5, "24": 3.0, "32": 4.0}
+
+
+@dataclass
+class Record:
+    """One ECG in canonical form.
+
+    ``signal`` is (12, T) float32 in mV in :data:`CANONICAL_LEADS` order; absent leads are zeros
+    and ``present`` is False for them. ``flags`` lists what was done to the record
+    (``nan_repaired``, ``nan_lead:V3``, ``flat_lead:aVL``, ``unknown_unit:II``, ``duplicate_lead:I``).
+    ``meta`` holds ``format`` (``wfdb``/``cpsc``), ``leads_in_file``, ``units``, ``comments``,
+    ``age`` (int or None), ``sex`` (``M``/``F``/None), ``dx`` (list of codes), ``header`` (all
+    ``key: value`` comment pairs) and, when the file has non-standard channels,
+    ``extra_signals`` ({name: (T,) float32 mV}).
+    """
+
+    id: str
+    path: Path
+    signal: np.ndarray
+    present: np.ndarray
+    fs: float
+    flags: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.signal.shape[-1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+def read_record(path: str | os.PathLike, *, max_nan_gap_s: float = MAX_NAN_GAP_S) -> Record:
+    """Read one record; ``path`` may be the header, the record name without suffix, or a CPSC ``.mat``.
+
+    Raises :class:`RecordError` (one line naming the file and the problem) for a missing file, a
+    header without its signal file, truncated or over-long signal files, non-ECG or garbage files,
+    records that are mostly NaN, entirely flat, or have no recognisable lead names.
+    """
+    kind, target = _resolve(Path(path))
+    if kind == "wfdb":
+        signal, fs, names, units, comments, meta = _read_wfdb(target)
+    else:
+        signal, fs, names, units, comments, meta = _read_cpsc(target)
+    return _to_record(target, signal, fs, names, units, comments, meta, max_nan_gap_s)
+
+
+def _resolve(path: Path) -> tuple[str, Path]:
+    """Which reader and which file: ('wfdb', header) or ('cpsc', mat)."""
+    if path.is_dir():
+        raise RecordError(path, "is a folder, not a record (give a .hea or .mat file)")
+    suffix = path.suffix.lower()
+    if suffix == ".hea":
+        if not path.is_file():
+            raise RecordError(path, "no such file")
+        return "wfdb", path
+    if suffix in {".dat", ".mat", ".xyz"}:
+        header = path.with_suffix(".hea")
+        if header.is_file():
+            return "wfdb", header
+        if not path.is_file():
+            raise RecordError(path, "no such file")
+        if suffix == ".mat":
+            return "cpsc", path
+        raise RecordError(path, "WFDB signal file without its .hea header")
+    header, mat = Path(f"{path}.hea"), Path(f"{path}.mat")
+    if header.is_file():
+        return "wfdb", header
+    if mat.is_file():
+        return "cpsc", mat
+    if path.is_file():
+        raise RecordError(path, "not an ECG record (expected a WFDB .hea header or a CPSC .mat file)")
+    raise RecordError(path, "no such file")
+
+
+def _read_wfdb(header: Path):
+    import wfdb  # imported here: costs ~0.3 s and only readers need it
+
+    try:
+        size = header.stat().st_size
+    except OSError as exc:
+        raise RecordError(header, f"cannot open ({exc.strerror or exc})") from None
+    if size == 0:
+        raise RecordError(header, "empty file, not a WFDB header")
+    if size > MAX_HEADER_BYTES:
+        raise RecordError(header, f"not a WFDB header ({size} bytes; headers are a few kB)")
+    record_name = str(header.with_suffix(""))
+    try:
+        rec = wfdb.rdrecord(record_name, return_res=32)
+    except Exception as exc:  # wfdb raises many types for bad files; diagnose, then one line
+        raise RecordError(header, _diagnose_wfdb(header, exc)) from None
+    if rec.p_signal is None or rec.p_signal.size == 0:
+        raise RecordError(header, "record has no samples")
+    fs = float(rec.fs or 0)
+    if not math.isfinite(fs) or fs <= 0:
+        raise RecordError(header, f"invalid sampling frequency {rec.fs!r} in header")
+    size_problem = _signal_size_problem(header, rec)
+    if size_problem:
+        raise RecordError(header, size_problem)
+    names = [str(n) for n in (rec.sig_name or [])]
+    units = [str(u) if u is not None else "" for u in (rec.units or [""] * len(names))]
+    return rec.p_signal, fs, names, units, list(rec.comments or []), {"format": "wfdb"}
+
+
+def _diagnose_wfdb(header: Path, exc: Exception) -> str:
+    """Turn a wfdb failure into a short, specific problem statement."""
+    import wfdb
+
+    if isinstance(exc, FileNotFoundError):
+        missing = Path(exc.filename).name if exc.filename else "its signal file"
+        return f"signal file {missing} is missing"
+    try:
+        head = wfdb.rdheader(str(header.with_suffix("")))
+    except Exception:
+        return "not a valid WFDB header (cannot parse its record line)"
+    if not head.sig_name:
+        return "WFDB header lists no signals"
+    for name in dict.fromkeys(head.file_name or []):
+        if not (header.parent / name).is_file():
+            return f"signal file {name} is missing"
+    problem = _signal_size_problem(header, head)
+    if problem:
+        return problem
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot read signals ({first})"
+
+
+def _signal_size_problem(header: Path, rec) -> str | None:
+    """Compare each signal file's size with what the header implies (a stat per file: cheap)."""
+    files = rec.file_name or []
+    if not files or rec.sig_len is None:
+        return None
+    fmts = rec.fmt or []
+    spf = rec.samps_per_frame or [1] * len(files)
+    offsets = rec.byte_offset or [None] * len(files)
+    per_file: dict[str, list[int]] = {}
+    for ch, name in enumerate(files):
+        per_file.setdefault(name, []).append(ch)
+    for name, chans in per_file.items():
+        fmt = str(fmts[chans[0]]) if chans[0] < len(fmts) else ""
+        bps = _BYTES_PER_SAMPLE.get(fmt)
+        if bps is None or name == "-" or name.lower().endswith(".edf"):
+            continue  # compressed or unusual formats: wfdb is the judge
+        frame = sum(int(spf[c] or 1) for c in chans)
+        offset = int(offsets[chans[0]] or 0)
+        expected = offset + math.ceil(rec.sig_len * frame * bps)
+        try:
+            actual = (header.parent / name).stat().st_size
+        except OSError:
+            return f"signal file {name} is missing"
+        frame_bytes = math.ceil(frame * bps)
+        if actual < expected:
+            held = max(int((actual - offset) // (frame * bps)), 0)
+            return f"truncated signal file {name}: header says {rec.sig_len} samples, file holds {held}"
+        if actual - expected >= frame_bytes:
+            held = int((actual - offset) // (frame * bps))
+            return f"sample count mismatch: header says {rec.sig_len} samples, {name} holds {held}"
+    return None
+
+
+def _read_cpsc(path: Path):
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(str(path), simplify_cells=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RecordError(path, f"not a readable MATLAB .mat file ({first})") from None
+    if "ECG" not in mat or not isinstance(mat["ECG"], dict) or "data" not in mat["ECG"]:
+        if "val" in mat:
+            raise RecordError(path, "WFDB signal file without its .hea header")
+        raise RecordError(path, "not a CPSC 2018 record (no ECG.data in the .mat file)")
+    ecg = mat["ECG"]
+    data = np.asarray(ecg["data"])
+    if data.ndim != 2 or data.shape[0] != N_LEADS or not np.issubdtype(data.dtype, np.number):
+        raise RecordError(path, f"ECG.data has shape {data.shape}, expected 12 x N numbers")
+    if data.shape[1] == 0:
+        raise RecordError(path, "record has no samples")
+    comments = [f"{key}: {ecg[key]}" for key in ("age", "sex") if key in ecg]
+    # CPSC 2018 stores the leads in canonical order, in mV; present them like a WFDB record.
+    return data.T, CPSC_FS, list(CANONICAL_LEADS), ["mV"] * N_LEADS, comments, {"format": "cpsc"}
+
+
+def _unit_factor(unit: str) -> float | None:
+    key = unit.strip().lower()
+    return 1.0 if key == "" else _UNIT_TO_MV.get(key)
+
+
+def _to_record(path, samples, fs, names, units, comments, meta, max_nan_gap_s) -> Record:
+    """Canonical order, mV, NaN repair and the record-level sanity checks."""
+    samples = np.asarray(samples)  # (T, C) as wfdb returns it
+    n_time = samples.shape[0]
+    flags: list[str] = []
+    rows, cols, factors = [], [], []
+    extra_names = []
+    for col, name in enumerate(names):
+        index = lead_index(name)
+        if index is None:
+            extra_names.append(col)
+            continue
+        if index in rows:
+            flags.append(f"duplicate_lead:{CANONICAL_LEADS[index]}")
+            continue
+        factor = _unit_factor(units[col] if col < len(units) else "")
+        if factor is None:
+            flags.append(f"unknown_unit:{CANONICAL_LEADS[index]}")
+            continue
+        rows.append(index)
+        cols.append(col)
+        factors.append(factor)
+    if not rows:
+        found = ", ".join(names) if names else "none"
+        raise RecordError(path, f"no recognisable ECG lead names (found: {found})")
+
+    signal = np.zeros((N_LEADS, n_time), dtype=np.float32)
+    block = samples[:, cols].T
+    if any(f != 1.0 for f in factors):
+        block = block * np.asarray(factors, dtype=np.float32)[:, None]
+    signal[rows] = block
+    present = np.zeros(N_LEADS, dtype=bool)
+    present[rows] = True
+
+    finite = np.isfinite(block)
+    if not finite.all():
+        bad_fraction = 1.0 - finite.mean()
+        if bad_fraction >= 1.0:
+            raise RecordError(path, "all samples are NaN or infinite")
+        if bad_fraction > MAX_NAN_FRACTION:
+            raise RecordError(path, f"mostly NaN ({bad_fraction:.0%} of samples are missing)")
+    signal, present, repair_flags = repair_nonfinite(signal, fs, max_nan_gap_s, present)
+    flags.extend(repair_flags)
+    if not present.any():
+        if all(flag.startswith("flat_lead:") for flag in repair_flags):
+            raise RecordError(path, "all leads are flat (no signal)")
+        raise RecordError(path, "no usable lead (every lead is flat or has long NaN gaps)")
+
+    meta = {
+        **meta,
+        "leads_in_file": list(names),
+        "units": list(units),
+        "n_samples": int(n_time),
+        "comments": list(comments),
+        **_parse_comments(comments),
+    }
+    if extra_names:
+        meta["extra_signals"] = {
+            names[c]: (samples[:, c] * (_unit_factor(units[c] if c < len(units) else "") or 1.0)).astype(
+                np.float32
+            )
+            for c in extra_names
+        }
+    return Record(
+        id=_record_id(path), path=path, signal=signal, present=present, fs=fs, flags=flags, meta=meta
+    )
+
+
+def _record_id(path: Path) -> str:
+    return path.name[: -len(path.suffix)] if path.suffix else path.name
+
+
+def _parse_comments(comments: Iterable[str]) -> dict:
+    """``age``, ``sex``, ``dx`` and every ``key: value`` pair of the header comments.
+
+    Understands the CinC (``Age: 59``), LUDB (``<age>: 51``) and PTB (``age: 81``) spellings.
+    """
+    pairs: dict[str, str] = {}
+    for line in comments:
+        key, sep, value = str(line).partition(":")
+        if sep:
+            key = key.strip().strip("<>").strip().lower()
+            if key and key not in pairs:
+                pairs[key] = value.strip()
+    age = None
+    raw_age = pairs.get("age", "").strip("[] ")
+    try:
+        age_value = float(raw_age)
+        age = int(age_value) if math.isfinite(age_value) else None
+    except ValueError:
+        pass
+    sex = {"m": "M", "male": "M", "f": "F", "female": "F"}.get(pairs.get("sex", "").strip("[]' ").lower())
+    dx_text = pairs.get("dx", "")
+    dx = [code.strip() for code in dx_text.split(",") if code.strip()] if dx_text else []
+    return {"age": age, "sex": sex, "dx": dx, "header": pairs}
+
+
+# --------------------------------------------------------------------------------------------
+# finding records
+# --------------------------------------------------------------------------------------------
+def find_records(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand files, folders (recursively) and globs into record paths.
+
+    A folder yields every ``.hea`` under it and every ``.mat`` that has no ``.hea`` beside it
+    (CPSC 2018 originals), sorted; a ``.dat``/``.mat`` with a header and a record name without
+    suffix resolve to the header. The order of the arguments is kept, and a record named twice
+    is listed once (at its first place). A path that does not exist, or a glob that matches
+    nothing, raises :class:`RecordError`.
+    """
+    found: list[Path] = []
+    seen: set[str] = set()
+
+    def add(candidates: Iterable[Path]) -> None:
+        for candidate in candidates:
+            key = os.path.normcase(os.path.abspath(candidate))
+            if key not in seen:
+                seen.add(key)
+                found.append(candidate)
+
+    for item in inputs:
+        text = os.fspath(item)
+        if glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise RecordError(text, "no file matches this pattern")
+            for match in matches:
+                path = Path(match)
+                add(_folder_records(path) if path.is_dir() else _file_record(path, strict=False))
+            continue
+        path = Path(text)
+        if path.is_dir():
+            add(_folder_records(path))
+        else:
+            records = _file_record(path, strict=True)
+            add(records)
+    return found
+
+
+def _file_record(path: Path, strict: bool) -> list[Path]:
+    suffix = path.suffix.lower()
+    if suffix == ".hea" and path.is_file():
+        return [path]
+    if suffix in {".dat", ".mat", ".xyz"} and path.is_file():
+        header = path.with_suffix(".hea")
+        if header.is_file():
+            return [header]
+        return [path] if suffix == ".mat" or strict else []
+    header = Path(f"{path}.hea")
+    if header.is_file():
+        return [header]
+    if Path(f"{path}.mat").is_file():
+        return [Path(f"{path}.mat")]
+    if path.is_file():
+        return [path] if strict else []  # read_record will say what is wrong with it
+    if strict:
+        raise RecordError(path, "no such file or folder")
+    return []
+
+
+def _folder_records(folder: Path) -> list[Path]:
+    headers = sorted(folder.rglob("*.hea"))
+    header_stems = {h.with_suffix("") for h in headers}
+    mats = [m for m in folder.rglob("*.mat") if m.with_suffix("") not in header_stems]
+    return sorted([*headers, *mats], key=lambda p: p.as_posix())

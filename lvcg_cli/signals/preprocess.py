@@ -1,0 +1,291 @@
+"""From a record as read to the fixed-size mV window the cache stores and the model sees.
+
+``preprocess`` is repair -> resample -> band-pass -> window, each step a small function that works
+on a whole ``(leads, time)`` array at once. Amplitudes stay in mV: normalisation belongs to
+:mod:`lvcg_cli.signals.model_input` (it depends on which leads are visible), so :func:`normalize`
+lives here only as the shared implementation.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from scipy import signal as sps
+
+from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS
+
+if TYPE_CHECKING:
+    from lvcg_cli.settings import DataSettings
+    from lvcg_cli.signals.io import Record
+
+MAX_NAN_GAP_S = 0.5
+"""Default longest run of NaN/inf (seconds) that is bridged by linear interpolation."""
+
+FLAT_PTP_MV = 1e-4
+"""A lead whose peak-to-peak range is below this (mV) carries no signal (a disconnected electrode)."""
+
+HIGH_CORNER_NYQUIST_FRACTION = 0.9
+"""The high corner is clipped to this fraction of Nyquist: a Butterworth corner at or above Nyquist
+does not exist, and one just below it is numerically fragile."""
+
+
+# --------------------------------------------------------------------------------------------
+# repair
+# --------------------------------------------------------------------------------------------
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True along the last axis of a (L, T) mask: (lead, start, length) arrays."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    lead_s, start = np.nonzero(edges == 1)
+    _, stop = np.nonzero(edges == -1)  # same row-major order as the starts
+    return lead_s, start, stop - start
+
+
+def repair_nonfinite(
+    x: np.ndarray,
+    fs: float,
+    max_gap_s: float = MAX_NAN_GAP_S,
+    present: np.ndarray | None = None,
+    names: tuple[str, ...] | list[str] = CANONICAL_LEADS,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Bridge short NaN/inf gaps by linear interpolation; drop leads that cannot be repaired.
+
+    Returns ``(x, present, flags)``. A lead is made absent (zeros, ``present`` False) when it is
+    entirely non-finite (flag ``nan_lead:<name>``), when one of its gaps is longer than
+    ``max_gap_s`` (interpolating across it would invent signal; same flag), or when it is flat
+    (peak-to-peak below :data:`FLAT_PTP_MV`; flag ``flat_lead:<name>``). When any gap was bridged
+    the flag ``nan_repaired`` is added. Gaps at either end are filled with the nearest finite value.
+    ``x`` is not modified; a finite input is returned as is (no copy) apart from the flat check.
+    """
+    x = np.asarray(x)
+    n_leads, n_time = x.shape
+    present = np.ones(n_leads, dtype=bool) if present is None else np.asarray(present, dtype=bool).copy()
+    flags: list[str] = []
+    bad = ~np.isfinite(x)
+    bad[~present] = False
+    if bad.any():
+        x = x.copy()
+        lead, _, length = _runs(bad)
+        max_gap = max(int(round(max_gap_s * fs)), 0)
+        too_long = np.zeros(n_leads, dtype=bool)
+        np.logical_or.at(too_long, lead, length > max_gap)
+        all_bad = bad.all(axis=1)
+        drop = present & (too_long | all_bad)
+        for i in np.flatnonzero(drop):
+            flags.append(f"nan_lead:{names[i]}")
+        present &= ~drop
+        t = np.arange(n_time)
+        repaired = False
+        for i in np.flatnonzero(present & bad.any(axis=1)):  # a few leads at most: per lead, not per sample
+            good = ~bad[i]
+            x[i, bad[i]] = np.interp(t[bad[i]], t[good], x[i, good])
+            repaired = True
+        if repaired:
+            flags.append("nan_repaired")
+        x[~present] = 0.0
+    if n_time:
+        flat = present & (np.ptp(x, axis=1) < FLAT_PTP_MV)
+        if flat.any():
+            x = x.copy()
+            for i in np.flatnonzero(flat):
+                flags.append(f"flat_lead:{names[i]}")
+            present &= ~flat
+            x[flat] = 0.0
+    absent = ~present
+    if absent.any() and np.any(x[absent] != 0):  # also catches NaN left in absent rows
+        x = x.copy()
+        x[absent] = 0.0
+    return x, present, flags
+
+
+# --------------------------------------------------------------------------------------------
+# resample and filter
+# --------------------------------------------------------------------------------------------
+def rational_factors(fs_in: float, fs_out: float, max_denominator: int = 1000) -> tuple[int, int]:
+    """``(up, down)`` with ``fs_in * up / down == fs_out`` (exactly for rates with <= 3 decimals)."""
+    if fs_in <= 0 or fs_out <= 0:
+        raise ValueError(f"sampling rates must be > 0 (got {fs_in}, {fs_out})")
+    ratio = Fraction(fs_out).limit_denominator(max_denominator) / Fraction(fs_in).limit_denominator(
+        max_denominator
+    )
+    ratio = ratio.limit_denominator(10 * max_denominator)
+    return ratio.numerator, ratio.denominator
+
+
+def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Resample along the last axis with a polyphase FIR (``scipy.signal.resample_poly``).
+
+    The anti-aliasing filter is scipy's default Kaiser window; edges are padded by extending the
+    end lines (``padtype="line"``) so a baseline offset does not ring at the window edges.
+    """
+    up, down = rational_factors(fs_in, fs_out)
+    if up == down:
+        return np.asarray(x)
+    out = sps.resample_poly(x, up, down, axis=-1, padtype="line")
+    return out.astype(np.result_type(x.dtype, np.float32), copy=False)
+
+
+def bandpass_sos(fs: float, band: tuple[float, float] = (0.67, 40.0), order: int = 2) -> np.ndarray | None:
+    """Second-order sections of a Butterworth band-pass (or high-/low-pass when a corner drops out).
+
+    The high corner is clipped to ``0.9 * Nyquist``; a corner of 0 (or a high corner clipped below
+    the low one) removes that side. Returns ``None`` when nothing is left to filter.
+    """
+    low, high = float(band[0]), float(band[1])
+    nyquist = fs / 2.0
+    high = min(high, HIGH_CORNER_NYQUIST_FRACTION * nyquist)
+    has_low = low > 0
+    has_high = high > (low if has_low else 0.0) and high < nyquist
+    if has_low and has_high:
+        return sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    if has_low:
+        return sps.butter(order, low, btype="highpass", fs=fs, output="sos")
+    if has_high:
+        return sps.butter(order, high, btype="lowpass", fs=fs, output="sos")
+    return None
+
+
+def bandpass(
+    x: np.ndarray, fs: float, band: tuple[float, float] = (0.67, 40.0), order: int = 2
+) -> np.ndarray:
+    """Zero-phase Butterworth band-pass along the last axis (``sosfiltfilt``: no delay, order doubled).
+
+    Short inputs use the longest edge padding they allow instead of failing.
+    """
+    x = np.asarray(x)
+    sos = bandpass_sos(fs, band, order)
+    if sos is None or x.shape[-1] < 2:
+        return x
+    default_pad = 3 * (2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum()))
+    padlen = min(default_pad, x.shape[-1] - 1)
+    out = sps.sosfiltfilt(sos, x, axis=-1, padlen=padlen)
+    return out.astype(np.result_type(x.dtype, np.float32), copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# windows
+# --------------------------------------------------------------------------------------------
+def fix_window(
+    x: np.ndarray,
+    n: int,
+    policy: Literal["start", "center", "random"] = "start",
+    pad: Literal["zero", "edge"] = "zero",
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Crop or pad the last axis to exactly ``n`` samples.
+
+    Longer inputs are cropped at the start, the centre (offset ``(T - n) // 2``) or a random offset
+    drawn from ``rng`` (a fresh default generator when ``None``). Shorter inputs are padded at the
+    end with zeros or with their last value (``edge``).
+    """
+    x = np.asarray(x)
+    n_time = x.shape[-1]
+    if n_time > n:
+        if policy == "start":
+            offset = 0
+        elif policy == "center":
+            offset = (n_time - n) // 2
+        elif policy == "random":
+            offset = int((rng or np.random.default_rng()).integers(0, n_time - n + 1))
+        else:
+            raise ValueError(f"unknown window policy {policy!r}")
+        return x[..., offset : offset + n]
+    if n_time < n:
+        widths = [(0, 0)] * (x.ndim - 1) + [(0, n - n_time)]
+        if pad == "zero" or n_time == 0:
+            return np.pad(x, widths, mode="constant")
+        if pad == "edge":
+            return np.pad(x, widths, mode="edge")
+        raise ValueError(f"unknown pad policy {pad!r}")
+    return x
+
+
+def split_windows(x: np.ndarray, n: int) -> np.ndarray:
+    """Tile the last axis into consecutive full windows: (L, T) -> (T // n, L, n).
+
+    The tail that does not fill a window is dropped; a record shorter than one window gives one
+    window padded with zeros (so there is always at least one).
+    """
+    x = np.asarray(x)
+    n_windows = x.shape[-1] // n
+    if n_windows == 0:
+        return fix_window(x, n, pad="zero")[None]
+    tiled = x[..., : n_windows * n].reshape(*x.shape[:-1], n_windows, n)
+    return np.moveaxis(tiled, -2, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# normalisation
+# --------------------------------------------------------------------------------------------
+def normalize(
+    x: np.ndarray,
+    visible: np.ndarray,
+    mode: Literal["zscore", "none"] = "zscore",
+    scope: Literal["record", "lead"] = "record",
+    eps: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitude-normalise a (12, T) mV array; returns ``(x_norm, scale)`` with ``x = x_norm * scale + mean``.
+
+    ``record`` scope removes each lead's own mean and divides every lead by *one* scale: the
+    standard deviation pooled over the ``visible`` leads only, so the scale carries no information
+    about hidden leads and the linear relations between leads (III = II - I ...) survive.
+    ``scale`` is then a 0-d array. ``lead`` scope divides each lead by its own standard deviation
+    (``scale`` has shape (L,)); it breaks those relations and exists for comparison. A scale below
+    ``eps`` (no visible signal) is replaced by 1. ``mode="none"`` returns ``x`` and a scale of 1.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    visible = np.asarray(visible, dtype=bool)
+    if mode == "none":
+        ones = np.ones((), np.float32) if scope == "record" else np.ones(x.shape[0], np.float32)
+        return x, ones
+    if mode != "zscore":
+        raise ValueError(f"unknown normalisation mode {mode!r}")
+    centred = x - x.mean(axis=-1, keepdims=True)
+    if scope == "record":
+        n_vis = int(visible.sum())
+        if n_vis == 0 or x.shape[-1] == 0:
+            scale = np.float32(1.0)
+        else:
+            rows = centred[visible]
+            scale = np.float32(np.sqrt(np.einsum("ij,ij->", rows, rows, dtype=np.float64) / rows.size))
+            if not scale > eps:
+                scale = np.float32(1.0)
+        return centred / scale, np.asarray(scale, dtype=np.float32)
+    if scope == "lead":
+        scale = centred.std(axis=-1).astype(np.float32)
+        scale = np.where(scale > eps, scale, np.float32(1.0)).astype(np.float32)
+        return centred / scale[:, None], scale
+    raise ValueError(f"unknown normalisation scope {scope!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# composition
+# --------------------------------------------------------------------------------------------
+def preprocess(
+    record: Record, data: DataSettings, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One record -> ``(signal (12, n) float32 mV at data.fs, present (12,) bool, flags)``.
+
+    repair NaN -> resample to ``data.fs`` -> zero-phase band-pass -> fixed window of
+    ``data.n_samples`` (crop by ``data.window_policy``, pad by ``data.pad_policy``; flag ``padded``).
+    Only present leads are filtered; absent leads stay exactly zero.
+    """
+    max_gap_s = getattr(data, "max_nan_gap_s", MAX_NAN_GAP_S)
+    x, present, flags = repair_nonfinite(record.signal, record.fs, max_gap_s, record.present)
+    flags = list(dict.fromkeys([*record.flags, *flags]))
+    n = data.n_samples
+    rows = np.flatnonzero(present)
+    out = np.zeros((N_LEADS, n), dtype=np.float32)
+    if rows.size:
+        sub = np.asarray(x[rows], dtype=np.float32)
+        sub = resample(sub, record.fs, data.fs)
+        sub = bandpass(sub, data.fs, tuple(data.bandpass), data.filter_order)
+        if sub.shape[-1] < n:
+            flags.append("padded")
+        out[rows] = fix_window(sub, n, data.window_policy, data.pad_policy, rng)
+    elif record.signal.shape[-1] * data.fs / record.fs < n:
+        flags.append("padded")
+    return out, present.copy(), flags
