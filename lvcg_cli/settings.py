@@ -76,6 +76,11 @@ class DataSettings(StrictModel):
         "start", description="Where to crop records longer than the window."
     )
     pad_policy: Literal["zero", "edge"] = Field("zero", description="How to pad records shorter than the window.")
+    max_nan_gap_s: float = Field(
+        0.5,
+        ge=0,
+        description="Longest NaN/inf gap (s) bridged by linear interpolation; a lead with a longer gap becomes absent.",
+    )
     bandpass: tuple[float, float] = Field(
         (0.67, 40.0), description="Zero-phase Butterworth band-pass corners in Hz (low, high)."
     )
@@ -124,6 +129,7 @@ class PrepareSettings(StrictModel):
     cpsc2018_root: Path | None = Field(None, description="CPSC 2018 root (TrainingSet1-3 + REFERENCE.csv, or WFDB copy).")
     chapman_root: Path | None = Field(None, description="Chapman-Shaoxing-Ningbo root (holds WFDBRecords/).")
     ai_readi_root: Path | None = Field(None, description="AI-READI root (holds cardiac_ecg/).")
+    ludb_root: Path | None = Field(None, description="LUDB 1.0.1 root (holds data/ and ludb.csv).")
     folder_root: Path | None = Field(None, description="Any folder of records (unlabelled).")
     workers: int = Field(0, ge=0, description="Worker processes; 0 means one per CPU core.")
     chunk_size: int = Field(256, ge=1, description="Records per work unit and per resumable cache chunk.")
@@ -131,6 +137,12 @@ class PrepareSettings(StrictModel):
     split: Literal["melp", "strat_fold"] = Field(
         "melp", description="Probing partitions: the MELP/MERL splits, or PTB-XL's strat_fold (1-8/9/10)."
     )
+
+    @field_validator("ptbxl_rate", mode="before")
+    @classmethod
+    def _rate_from_text(cls, value: Any) -> Any:
+        """``--prepare.ptbxl_rate 100`` and env values arrive as text; the Literal wants an int."""
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,13 +160,16 @@ class ModelSettings(StrictModel):
     n_tokens: int = Field(1, ge=1, description="Tokens per beat in the bottleneck.")
     d_token: int = Field(64, ge=4, description="Width of each beat token.")
     encoder_channels: list[int] = Field(
-        default_factory=lambda: [32, 64, 96], description="Channels of the ResNet-style beat encoder stages."
+        default_factory=lambda: [32, 48, 64], description="Channels of the ResNet-style beat encoder stages."
     )
-    lifter_channels: int = Field(32, ge=4, description="Channels of the learned lifting network.")
+    lifter_channels: int = Field(24, ge=4, description="Channels of the learned lifting network.")
     lifter_layers: int = Field(4, ge=0, description="Dilated conv layers of the learned lifting network.")
     state_dim: int = Field(128, ge=4, description="GRU state size (inter-beat dynamics).")
     gru_layers: int = Field(1, ge=1, description="GRU layers.")
     residual_refine: bool = Field(False, description="Small residual refinement after the fixed projection.")
+    decoder_state: bool = Field(
+        False, description="Let the beat decoder also read the causal GRU state (default: tokens only)."
+    )
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout in encoder and decoder.")
 
     @field_validator("encoder_channels")
@@ -175,25 +190,28 @@ class LossWeights(StrictModel):
     visible: float = Field(0.1, ge=0, description="Reconstruction of the visible leads.")
     beat: float = Field(0.5, ge=0, description="Beat-level latent VCG reconstruction.")
     temporal: float = Field(0.1, ge=0, description="Next-beat prediction of the GRU.")
+    lift: float = Field(0.5, ge=0, description="Hidden leads through the un-bottlenecked lifted field (deep supervision).")
 
 
 class TrainSettings(StrictModel):
     """Pretraining loop."""
 
-    max_steps: int = Field(600, ge=1, description="Optimiser steps.")
-    batch_size: int = Field(32, ge=1, description="Samples per step per device.")
+    max_steps: int = Field(500, ge=1, description="Optimiser steps (the default run takes a few minutes on a laptop CPU).")
+    batch_size: int = Field(16, ge=1, description="Samples per step per device.")
     lr: float = Field(2e-3, gt=0, description="Peak learning rate (AdamW).")
     min_lr_ratio: float = Field(0.05, ge=0, le=1, description="Final learning rate as a fraction of the peak.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
-    warmup_steps: int = Field(50, ge=0, description="Linear warm-up steps before cosine decay.")
+    warmup_steps: int = Field(25, ge=0, description="Linear warm-up steps before cosine decay.")
     grad_clip: float = Field(1.0, ge=0, description="Gradient norm clip (0 disables).")
     visible_min: int = Field(3, ge=1, le=12, description="Fewest visible leads per training sample.")
     visible_max: int = Field(3, ge=1, le=12, description="Most visible leads per training sample.")
     loss: LossWeights = Field(default_factory=LossWeights)
     log_every: int = Field(10, ge=1, description="Steps between metric lines.")
-    val_every: int = Field(100, ge=1, description="Steps between validation passes.")
-    ckpt_every: int = Field(200, ge=1, description="Steps between periodic checkpoints.")
+    val_every: int = Field(50, ge=1, description="Steps between validation passes.")
+    ckpt_every: int = Field(100, ge=1, description="Steps between periodic checkpoints.")
     compile: bool = Field(False, description="Wrap the model in torch.compile.")
+    val_records: int = Field(256, ge=1, description="Most held-out records scored at each validation pass.")
+    keep_checkpoints: int = Field(2, ge=1, description="Periodic checkpoints (ckpt-<step>.pt) kept in a run folder.")
 
     @model_validator(mode="after")
     def _visible_range(self) -> TrainSettings:
@@ -243,6 +261,7 @@ class ProbeSettings(StrictModel):
         default_factory=lambda: [0.001, 0.01, 0.1, 1.0, 10.0], description="Inverse L2 strengths tried on validation."
     )
     max_iter: int = Field(1000, ge=10, description="Solver iterations of each logistic regression.")
+    batch_size: int = Field(64, ge=1, description="Windows per model call when computing the frozen embeddings.")
 
 
 # --------------------------------------------------------------------------------------------

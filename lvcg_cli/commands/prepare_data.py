@@ -1,12 +1,116 @@
-"""Placeholder: filled in by its issue."""
+"""``lvcg prepare-data NAME``: a user's release -> a packed, memory-mapped cache (see datasets/prepare.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from lvcg_cli.commands._common import OVERRIDABLE, ConfigOption, QuietOption, settings_from
+from lvcg_cli.console import err_console, info, is_quiet, set_quiet
+
+NAMES = "mimic, ptbxl, cpsc2018, chapman, ai-readi, ludb, folder"
+
+HELP = f"""Prepare a data set release for training and probing: read every record, repair NaN gaps,
+resample to --data.fs, band-pass, cut --data.window_s windows, and pack them (float16 mV) with a
+manifest of labels and splits into the cache folder (or --out).
+
+NAME is one of: {NAMES}.
+
+The release root comes from --root, else from the setting --prepare.NAME_root, e.g. --prepare.mimic_root
+(also the environment variable LVCG_PREPARE__MIMIC_ROOT, or a --config YAML). Records that cannot be read
+are skipped and listed in skipped.tsv; the rest is written. An interrupted run continues where
+it stopped when run again; a finished cache is reused unless --force.
+
+Examples:
+
+    lvcg prepare-data ptbxl --root ~/data/ptb-xl-1.0.3
+
+    lvcg prepare-data mimic --root /data/mimic-iv-ecg-1.0 --workers 16
+
+    LVCG_PREPARE__MIMIC_ROOT=/data/mimic-iv-ecg lvcg prepare-data mimic --shard 3/64
+
+    lvcg prepare-data ptbxl --prepare.split strat_fold --prepare.ptbxl_rate 100 --data.fs 100
+
+    lvcg prepare-data folder --root ./my_ecgs --out ./prepared/mine
+
+See docs/DATA_PREPARATION.md for where to get each release and what comes out.
+"""
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("prepare-data")
-    def _placeholder() -> None:
-        """Not yet available."""
-        raise typer.Exit(1)
+    @app.command("prepare-data", context_settings=OVERRIDABLE, help=HELP)
+    def prepare_data(
+        ctx: typer.Context,
+        name: str = typer.Argument(..., help=f"Data set: {NAMES}.", show_default=False),
+        root: Path = typer.Option(
+            None,
+            "--root",
+            help="Release root folder (default: --prepare.NAME_root, e.g. --prepare.ptbxl_root).",
+            show_default=False,
+        ),
+        out: Path = typer.Option(
+            None,
+            "--out",
+            help="Output folder (default: CACHE/prepared/NAME; see --paths.cache_dir, LVCG_CACHE_DIR).",
+            show_default=False,
+        ),
+        workers: int = typer.Option(
+            None,
+            "--workers",
+            "-j",
+            help="Worker processes; 0 = one per CPU core (default: --prepare.workers).",
+            show_default=False,
+            min=0,
+        ),
+        shard: str = typer.Option(
+            None,
+            "--shard",
+            help="Prepare only slice i of n (0 <= i < n), into OUT/shard-i-of-n/, e.g. one per cluster job "
+            "(--shard $SLURM_ARRAY_TASK_ID/64); all shards are used together once finished.",
+            show_default=False,
+        ),
+        force: bool = typer.Option(False, "--force", help="Prepare again even if a finished cache exists."),
+        config: list[Path] = ConfigOption,
+        quiet: bool = QuietOption,
+    ) -> None:
+        from lvcg_cli.datasets.prepare import parse_shard, prepare_dataset
+        from lvcg_cli.datasets.registry import module_for
+
+        if quiet:
+            set_quiet(True)
+        module = module_for(name)
+        shard_spec = parse_shard(shard)
+        explicit = {"prepare.workers": workers} if workers is not None else None
+        settings = settings_from(ctx, config=config, explicit=explicit)
+        result = prepare_dataset(
+            module.NAME, settings, root=root, out=out, workers=workers, shard=shard_spec, force=force
+        )
+        if result.reused:
+            info(
+                f"{module.NAME}: already prepared at {result.path} ({result.n_written} records); "
+                "reusing it (add --force to prepare again)"
+            )
+        else:
+            _summary(result)
+        typer.echo(str(result.path))
+
+
+def _summary(result) -> None:
+    """The end-of-run table on stderr: read, skipped by reason, written."""
+    if is_quiet():
+        return
+    from rich.table import Table
+
+    table = Table(title=f"prepare-data {result.dataset}", title_justify="left")
+    table.add_column("records", justify="left")
+    table.add_column("count", justify="right")
+    table.add_row("read", str(result.n_planned))
+    for reason, count in result.skipped.most_common():
+        table.add_row(f"skipped: {reason}", str(count))
+    table.add_row("written", str(result.n_written), style="bold")
+    err_console.print(table)
+    rate = result.n_planned / result.seconds if result.seconds > 0 else 0.0
+    info(f"wrote {result.path} in {result.seconds:.1f} s ({rate:.0f} records/s)")
+    if result.n_skipped:
+        info(f"{result.n_skipped} skipped records are listed in {result.path / 'skipped.tsv'}")

@@ -1,0 +1,38 @@
+"""Any folder of records (every ``.hea``, and every CPSC-style ``.mat`` without a header), unlabelled.
+
+For pretraining on a user's own data: the tree is walked with the signals layer's
+``find_records``, ids are the paths relative to the root (unique even when stems repeat).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lvcg_cli.datasets.registry import Plan
+from lvcg_cli.errors import DataLayoutError
+
+NAME = "folder"
+ROOT_SETTING = "folder_root"
+EXPECTED = "a folder holding WFDB records (.hea with .dat/.mat) or CPSC 2018 .mat files, at any depth"
+
+
+def check_layout(root: Path, settings) -> None:
+    if next(root.rglob("*.hea"), None) is None and next(root.rglob("*.mat"), None) is None:
+        raise DataLayoutError(f"{NAME}: {root} holds no .hea or .mat files (expected {EXPECTED})")
+
+
+def build_plan(root: Path, settings) -> Plan:
+    from lvcg_cli.signals.io import find_records
+
+    found = find_records([root])
+    relative = [p.relative_to(root).as_posix() for p in found]
+    frame = pd.DataFrame(
+        {
+            "id": [r.rsplit(".", 1)[0] for r in relative],
+            "path": [str(p) for p in found],
+            "source": relative,
+        }
+    )
+    return Plan(dataset=NAME, root=root, records=frame, info={"licence": "the user's own data"})

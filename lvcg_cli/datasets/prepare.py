@@ -1,0 +1,473 @@
+"""The ``prepare-data`` job: a release -> a packed cache, in parallel, resumable, never half-trusted.
+
+How it stays safe and restartable:
+
+1. The plan (every record, its labels and split) is built first and sliced for ``--shard i/n``.
+2. Records are processed in fixed chunks of ``chunk_size`` (recorded in ``.partial/job.json``).
+   A worker reads and preprocesses its chunk and writes ``.partial/chunks/<k>.npy`` then
+   ``<k>.json`` (both atomically); the ``.json`` is the chunk's done-marker. A killed run loses
+   at most the chunks in flight; the next run skips every chunk with a marker. If the record list
+   or preprocessing changed, the partial work is discarded (said in one line).
+3. Finished chunks are copied in order into ``.partial/signals.npy`` (an ``open_memmap``); the
+   number copied is recorded after each copy, and each chunk file is deleted once copied, so disk
+   use stays at about one cache.
+4. ``signals.npy``, ``manifest.csv``, ``manifest.jsonl`` and ``skipped.tsv`` are moved/written into
+   place, and ``meta.json`` (``complete: true``) is written last. Without it readers refuse the folder.
+
+Bad records (``RecordError`` from the signals layer) are skipped and logged with their reason;
+the rest is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import signal as signal_module
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from lvcg_cli import paths
+from lvcg_cli.atomic import atomic_path, write_text_atomic
+from lvcg_cli.console import info, progress
+from lvcg_cli.datasets import cache as cache_mod
+from lvcg_cli.datasets.registry import Plan, module_for, record_path_without_suffix, resolve_root
+from lvcg_cli.errors import LvcgError, RecordError
+
+if TYPE_CHECKING:
+    from lvcg_cli.settings import DataSettings, Settings
+
+FLOAT16_LIMIT_MV = 60000.0
+"""Values are clipped to +-this before the float16 cast (flag ``clipped``): float16 overflows at 65504."""
+
+PARTIAL = ".partial"
+
+
+@dataclass
+class PrepareResult:
+    """What a prepare run did (for the summary table and tests)."""
+
+    dataset: str
+    path: Path
+    n_planned: int = 0
+    n_written: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    reused: bool = False
+    chunks_run: list[int] = field(default_factory=list)
+    chunks_reused: int = 0
+    seconds: float = 0.0
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"3/8"`` -> ``(3, 8)`` (0-based index); one-line error otherwise."""
+    if text is None or text == "":
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not match:
+        raise LvcgError(f"--shard: expected i/n such as 0/8 (got {text!r})")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 0 <= index < count:
+        raise LvcgError(
+            f"--shard: index must satisfy 0 <= i < n (got {index}/{count}); shards are numbered 0..n-1"
+        )
+    return index, count
+
+
+def shard_slice(n: int, shard: tuple[int, int] | None) -> slice:
+    """The contiguous, deterministic slice of ``n`` plan rows that shard ``(i, count)`` prepares."""
+    if shard is None:
+        return slice(0, n)
+    index, count = shard
+    return slice(index * n // count, (index + 1) * n // count)
+
+
+# ------------------------------------------------------------------------------------------
+# worker side
+# ------------------------------------------------------------------------------------------
+def _init_worker() -> None:
+    # Ctrl-C goes to the whole process group: the parent decides, workers finish their chunk.
+    signal_module.signal(signal_module.SIGINT, signal_module.SIG_IGN)
+
+
+def process_record(path: str, data: DataSettings) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read + preprocess one record into float16 mV (the cache's storage form)."""
+    from lvcg_cli.signals.io import read_record
+    from lvcg_cli.signals.preprocess import preprocess
+
+    record = read_record(path, max_nan_gap_s=data.max_nan_gap_s)
+    signal, present, flags = preprocess(record, data)
+    signal = np.asarray(signal, dtype=np.float32)
+    if not np.isfinite(signal).all():
+        raise RecordError(path, "preprocessing produced non-finite samples")
+    if np.abs(signal).max(initial=0.0) > FLOAT16_LIMIT_MV:
+        signal = np.clip(signal, -FLOAT16_LIMIT_MV, FLOAT16_LIMIT_MV)
+        flags = [*flags, "clipped"]
+    return signal.astype(np.float16), np.asarray(present, dtype=bool), list(flags)
+
+
+def run_chunk(
+    index: int, record_paths: list[str], chunk_dir: str, data_dump: dict[str, Any]
+) -> dict[str, Any]:
+    """Process one chunk and write its files; returns the chunk's marker content."""
+    from lvcg_cli.settings import DataSettings
+
+    data = DataSettings.model_validate(data_dump)
+    n = data.n_samples
+    out = np.zeros((len(record_paths), 12, n), dtype=np.float16)
+    written, flags, present, skipped = [], [], [], []
+    for local, path in enumerate(record_paths):
+        try:
+            signal, mask, record_flags = process_record(path, data)
+        except RecordError as exc:
+            skipped.append([local, exc.problem])
+            continue
+        except Exception as exc:  # a bug or an exotic file: report it, never lose the batch
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            skipped.append([local, f"unexpected error ({type(exc).__name__}: {first})"])
+            continue
+        out[len(written)] = signal
+        written.append(local)
+        flags.append(";".join(record_flags))
+        present.append("".join("1" if p else "0" for p in mask))
+    folder = Path(chunk_dir)
+    with atomic_path(folder / f"{index:06d}.npy") as tmp:
+        np.save(tmp, out[: len(written)])
+    marker = {"index": index, "n": len(record_paths), "written": written, "flags": flags, "present": present}
+    marker["skipped"] = skipped
+    write_text_atomic(folder / f"{index:06d}.json", json.dumps(marker))
+    return marker
+
+
+# ------------------------------------------------------------------------------------------
+# parent side
+# ------------------------------------------------------------------------------------------
+def default_out(name: str, settings: Settings) -> Path:
+    return paths.prepared_dir(name, settings.paths.cache_dir)
+
+
+def reason_category(reason: str) -> str:
+    """Group skip reasons for the summary: file names and numbers are blanked out."""
+    text = re.sub(r"\S+\.(hea|dat|mat|xyz)\b", "<file>", reason)
+    text = re.sub(r"\d+(\.\d+)?%?", "N", text)
+    return text.split(" (")[0][:80]
+
+
+def _workers(requested: int) -> int:
+    return requested if requested > 0 else (os.cpu_count() or 1)
+
+
+def _clear_outputs(target: Path) -> None:
+    """Remove what a previous run wrote (meta.json first, so no reader trusts what follows)."""
+    for name in (cache_mod.META_FILE, cache_mod.SIGNALS_FILE, cache_mod.MANIFEST_FILE, cache_mod.JSONL_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (target / name).unlink()
+    with contextlib.suppress(FileNotFoundError):
+        (target / cache_mod.SKIPPED_FILE).unlink()
+    shutil.rmtree(target / PARTIAL, ignore_errors=True)
+
+
+def prepare_dataset(
+    name: str,
+    settings: Settings,
+    *,
+    root: str | Path | None = None,
+    out: str | Path | None = None,
+    workers: int | None = None,
+    shard: tuple[int, int] | None = None,
+    force: bool = False,
+    on_chunk: Callable[[int, dict], None] | None = None,
+) -> PrepareResult:
+    """Prepare data set ``name`` into a packed cache; see the module doc for the guarantees.
+
+    ``on_chunk(index, marker)`` is called in this process after each finished chunk (tests use
+    it to interrupt a run).
+    """
+    module = module_for(name)
+    root_path = resolve_root(module.NAME, root, settings)
+    module.check_layout(root_path, settings)
+    base = Path(out).expanduser() if out is not None else default_out(module.NAME, settings)
+    target = base / cache_mod.shard_dir_name(*shard) if shard else base
+    want = cache_mod.preprocessing_of(settings.data)
+    result = PrepareResult(dataset=module.NAME, path=target)
+
+    if force:
+        _clear_outputs(target)
+    elif (target / cache_mod.META_FILE).is_file():
+        existing = cache_mod.PackedCache.open(target)
+        if existing.meta.get("preprocessing") != want:
+            raise LvcgError(
+                f"{target}: already prepared with other preprocessing settings; add --force to prepare it "
+                "again, or choose another --out"
+            )
+        result.reused, result.n_written, result.n_planned = (
+            True,
+            len(existing),
+            int(existing.meta.get("n_planned", 0)),
+        )
+        return result
+
+    start = time.perf_counter()
+    plan = module.build_plan(root_path, settings)
+    records = plan.records.iloc[shard_slice(len(plan.records), shard)].reset_index(drop=True)
+    if records.empty:
+        if plan.records.empty:
+            raise LvcgError(f"{module.NAME}: found no records under {root_path} (expected {module.EXPECTED})")
+        info(f"{module.NAME}: shard {shard[0]}/{shard[1]} holds no records (only {len(plan.records)} in all)")
+    result.n_planned = len(records)
+
+    partial = target / PARTIAL
+    chunk_dir = partial / "chunks"
+    job = {
+        "dataset": module.NAME,
+        "root": str(root_path.resolve()),
+        "shard": list(shard) if shard else None,
+        "preprocessing": want,
+        "n_records": len(records),
+        "fingerprint": _slice_fingerprint(records),
+    }
+    job_path = partial / "job.json"
+    chunk_size = settings.prepare.chunk_size
+    if job_path.is_file():
+        try:
+            old = json.loads(job_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = {}
+        if {k: old.get(k) for k in job} == job:
+            chunk_size = int(old["chunk_size"])
+        else:
+            info(f"{module.NAME}: the records or settings changed since the interrupted run; starting over")
+            _clear_outputs(target)
+    if not job_path.is_file():
+        # A finished cache may still sit here (e.g. after --force was interrupted): it is about
+        # to be replaced, so stop readers from trusting it first.
+        _clear_outputs(target)
+        chunk_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(job_path, json.dumps({**job, "chunk_size": chunk_size}, indent=1))
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+
+    n_chunks = math.ceil(len(records) / chunk_size)
+    done = {k for k in range(n_chunks) if (chunk_dir / f"{k:06d}.json").is_file()}
+    result.chunks_reused = len(done)
+    if done:
+        info(f"{module.NAME}: continuing an interrupted run ({len(done)} of {n_chunks} chunks already done)")
+    pending = [k for k in range(n_chunks) if k not in done]
+    record_paths = records["path"].astype(str).tolist()
+    n_workers = min(
+        _workers(workers if workers is not None else settings.prepare.workers), max(len(pending), 1)
+    )
+    data_dump = settings.data.model_dump(mode="json")
+
+    def chunk_paths(k: int) -> list[str]:
+        return record_paths[k * chunk_size : (k + 1) * chunk_size]
+
+    # The pool starts before the progress bar: rich refreshes from a thread, and forking a
+    # single-threaded parent is both the fastest start and the safe one.
+    executor = _start_pool(n_workers) if n_workers > 1 and pending else None
+    try:
+        with progress() as bar:
+            label = f"{module.NAME}" + (f" shard {shard[0]}/{shard[1]}" if shard else "")
+            task = bar.add_task(f"preparing {label}", total=len(records))
+            bar.update(task, completed=sum(len(chunk_paths(k)) for k in done))
+
+            def finished(k: int, marker: dict) -> None:
+                result.chunks_run.append(k)
+                bar.advance(task, marker["n"])
+                if on_chunk is not None:
+                    on_chunk(k, marker)
+
+            if executor is None:
+                for k in pending:
+                    finished(k, run_chunk(k, chunk_paths(k), str(chunk_dir), data_dump))
+            else:
+                _run_pool(executor, pending, chunk_paths, str(chunk_dir), data_dump, n_workers, finished)
+    except KeyboardInterrupt:
+        n_done = len(done) + len(result.chunks_run)
+        info(
+            f"{module.NAME}: interrupted; {n_done} of {n_chunks} chunks are saved in {partial} "
+            "(run the same command again to continue)"
+        )
+        raise
+    finally:
+        if executor is not None:
+            # Finish what is running (those chunks are then saved), drop what has not started.
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    _assemble(target, records, plan, chunk_dir, n_chunks, settings, result, shard)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _slice_fingerprint(records: pd.DataFrame) -> str:
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path in records["path"].astype(str):
+        digest.update(path.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _noop() -> None:
+    return None
+
+
+def _start_pool(n_workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers exist before this returns.
+
+    ``fork`` when this process has a single thread (fast; nothing re-imported), else
+    ``forkserver``/``spawn`` (safe with threads; workers re-import the modules).
+    """
+    import threading
+
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        method = "fork"
+    else:
+        method = "forkserver" if "forkserver" in methods else "spawn"
+    executor = ProcessPoolExecutor(
+        max_workers=n_workers, mp_context=multiprocessing.get_context(method), initializer=_init_worker
+    )
+    executor.submit(_noop).result()  # with fork, every worker is started at the first submit
+    return executor
+
+
+def _run_pool(executor, pending, chunk_paths, chunk_dir, data_dump, n_workers, finished) -> None:
+    """Chunks over the pool, at most ``2 * n_workers`` in flight (bounded memory, quick Ctrl-C)."""
+    queue = list(pending)
+    in_flight: dict = {}
+    while queue or in_flight:
+        while queue and len(in_flight) < 2 * n_workers:
+            k = queue.pop(0)
+            in_flight[executor.submit(run_chunk, k, chunk_paths(k), chunk_dir, data_dump)] = k
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        for future in done:
+            k = in_flight.pop(future)
+            finished(k, future.result())
+
+
+def _assemble(
+    target: Path, records: pd.DataFrame, plan: Plan, chunk_dir: Path, n_chunks: int, settings, result, shard
+):
+    """Copy finished chunks into one memmap (resumably), then write the tables and meta.json last."""
+    from numpy.lib.format import open_memmap
+
+    markers = [json.loads((chunk_dir / f"{k:06d}.json").read_text()) for k in range(n_chunks)]
+    chunk_size = json.loads((target / PARTIAL / "job.json").read_text())["chunk_size"]
+    rows, flags, present, skipped_rows = [], [], [], []
+    for k, marker in enumerate(markers):
+        base = k * chunk_size
+        rows.extend(base + local for local in marker["written"])
+        flags.extend(marker["flags"])
+        present.extend(marker["present"])
+        skipped_rows.extend((base + local, reason) for local, reason in marker["skipped"])
+    n_written = len(rows)
+    n = settings.data.n_samples
+
+    state_path = target / PARTIAL / "assembly.json"
+    partial_signals = target / PARTIAL / cache_mod.SIGNALS_FILE
+    final_signals = target / cache_mod.SIGNALS_FILE
+    copied = json.loads(state_path.read_text())["copied"] if state_path.is_file() else 0
+    if copied < n_chunks or not final_signals.is_file():
+        if copied == 0 or not partial_signals.is_file():
+            copied = 0
+            # Header + a sparse file of the final size; rows are then written with plain file I/O
+            # (a memmap would keep every written page mapped, growing RSS with N).
+            header_only = open_memmap(partial_signals, mode="w+", dtype=np.float16, shape=(n_written, 12, n))
+            del header_only
+        row_bytes = 12 * n * 2
+        with open(partial_signals, "r+b") as handle:
+            major, _ = np.lib.format.read_magic(handle)
+            reader = (
+                np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            )
+            reader(handle)
+            data_start = handle.tell()
+            offset = sum(len(m["written"]) for m in markers[:copied])
+            for k in range(copied, n_chunks):
+                m = len(markers[k]["written"])
+                if m:
+                    block = np.load(chunk_dir / f"{k:06d}.npy")
+                    handle.seek(data_start + offset * row_bytes)
+                    handle.write(np.ascontiguousarray(block, dtype="<f2").tobytes())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                offset += m
+                write_text_atomic(state_path, json.dumps({"copied": k + 1}))
+                with contextlib.suppress(FileNotFoundError):
+                    (chunk_dir / f"{k:06d}.npy").unlink()
+        os.replace(partial_signals, final_signals)
+
+    written = records.iloc[rows].reset_index(drop=True)
+    label_columns = [c for c in written.columns if ":" in c and not c.startswith("split:")]
+    text_columns = [c for c in written.columns if c not in label_columns and c != "path"]
+    manifest = written[text_columns].copy()
+    manifest.insert(0, "id", manifest.pop("id"))
+    manifest.insert(1, "source", manifest.pop("source"))
+    manifest.insert(2, "split", manifest.pop("split").fillna("").astype(str))
+    manifest.insert(3, "flags", flags)
+    manifest.insert(4, "present", present)
+    if label_columns:
+        labels = written[label_columns].astype(np.int8).set_index(manifest.index)
+        manifest = pd.concat([manifest, labels], axis=1)
+    with atomic_path(target / cache_mod.MANIFEST_FILE) as tmp:
+        manifest.to_csv(tmp, index=False)
+
+    extras = [c for c in ("subject_id", "study_id", "person_id", "patient_id") if c in written.columns]
+    columns = [written["id"].astype(str).tolist(), [record_path_without_suffix(p) for p in written["path"]]]
+    columns += [written[c].fillna("").astype(str).tolist() for c in extras]
+    lines = []
+    for values in zip(*columns, strict=True):
+        entry = {"id": values[0], "ecg_path": values[1]}
+        entry.update({key: value for key, value in zip(extras, values[2:], strict=True) if value})
+        lines.append(json.dumps(entry))
+    write_text_atomic(target / cache_mod.JSONL_FILE, "\n".join(lines) + ("\n" if lines else ""))
+
+    skipped = pd.DataFrame(
+        {
+            "id": [str(records["id"].iat[i]) for i, _ in skipped_rows],
+            "path": [str(records["path"].iat[i]) for i, _ in skipped_rows],
+            "reason": [reason for _, reason in skipped_rows],
+        }
+    )
+    with atomic_path(target / cache_mod.SKIPPED_FILE) as tmp:
+        skipped.to_csv(tmp, sep="\t", index=False)
+
+    meta = {
+        "format": cache_mod.FORMAT,
+        "dataset": plan.dataset,
+        "root": str(plan.root),
+        "fs": float(settings.data.fs),
+        "n_samples": int(n),
+        "n": int(n_written),
+        "n_planned": int(len(records)),
+        "n_skipped": len(skipped_rows),
+        "shard": list(shard) if shard else None,
+        "tasks": plan.tasks,
+        "default_task": plan.default_task,
+        "preprocessing": cache_mod.preprocessing_of(settings.data),
+        "info": plan.info,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "complete": True,
+    }
+    write_text_atomic(target / cache_mod.META_FILE, json.dumps(meta, indent=1))
+    shutil.rmtree(target / PARTIAL, ignore_errors=True)
+    result.n_written = n_written
+    result.skipped = Counter(reason_category(reason) for _, reason in skipped_rows)
+
+
+__all__ = ["PrepareResult", "parse_shard", "prepare_dataset", "process_record", "run_chunk", "shard_slice"]

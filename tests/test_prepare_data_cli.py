@@ -1,0 +1,112 @@
+"""``lvcg prepare-data`` on the command line: roots, one-line errors, reuse, shards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import FIXTURES
+from typer.testing import CliRunner
+
+from lvcg_cli.datasets.cache import PackedCache
+from lvcg_cli.errors import LvcgError
+from lvcg_cli.main import app
+
+RELEASES = FIXTURES / "releases"
+runner = CliRunner()
+
+
+def test_help_explains_every_option_with_examples():
+    result = runner.invoke(app, ["prepare-data", "--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--root",
+        "--out",
+        "--workers",
+        "--shard",
+        "--force",
+        "LVCG_PREPARE__",
+        "lvcg prepare-data ptbxl",
+    ):
+        assert option in result.stdout
+
+
+def test_mimic_without_a_root_says_how_to_set_it():
+    result = runner.invoke(app, ["prepare-data", "mimic"])
+    assert isinstance(result.exception, LvcgError)
+    message = str(result.exception)
+    for hint in ("--root PATH", "--prepare.mimic_root", "LVCG_PREPARE__MIMIC_ROOT"):
+        assert hint in message
+
+
+def test_mimic_without_a_root_is_one_line_exit_2():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LVCG_PREPARE")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lvcg_cli", "prepare-data", "mimic"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lvcg: error: mimic: no data root given")
+    assert proc.stdout == ""
+
+
+def test_wrong_root_fails_fast_saying_what_was_expected(tmp_path):
+    result = runner.invoke(app, ["prepare-data", "ptbxl", "--root", str(tmp_path)])
+    assert isinstance(result.exception, LvcgError)
+    assert str(result.exception) == (
+        f"ptbxl: {tmp_path} has no ptbxl_database.csv (expected the PTB-XL 1.0.3 release root with "
+        "records100/, records500/, ptbxl_database.csv, scp_statements.csv)"
+    )
+
+
+def test_root_from_environment_then_reuse_then_force(tmp_path, monkeypatch):
+    monkeypatch.setenv("LVCG_PREPARE__LUDB_ROOT", str(RELEASES / "ludb"))
+    out = tmp_path / "ludb_cache"
+    args = ["prepare-data", "ludb", "--out", str(out), "--workers", "1"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.strip().splitlines()[-1] == str(out)
+    assert len(PackedCache.open(out)) == 4
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "reusing it (add --force" in again.stderr
+    forced = runner.invoke(app, [*args, "--force"])
+    assert forced.exit_code == 0 and "reusing" not in forced.stderr and "written" in forced.stderr
+
+
+def test_shard_and_dotted_overrides(tmp_path):
+    out = tmp_path / "p"
+    result = runner.invoke(
+        app,
+        [
+            "prepare-data",
+            "ptbxl",
+            "--root",
+            str(RELEASES / "ptbxl"),
+            "--out",
+            str(out),
+            "--shard",
+            "1/2",
+            "--workers",
+            "1",
+            "--prepare.ptbxl_rate",
+            "100",
+            "--prepare.split",
+            "strat_fold",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    cache = PackedCache.open(out / "shard-1-of-2")
+    assert cache.manifest["id"].tolist() == ["263", "336", "412"]
+    assert cache.manifest["split"].tolist() == ["train", "test", "train"]
+    bad = runner.invoke(app, ["prepare-data", "ptbxl", "--root", str(RELEASES / "ptbxl"), "--shard", "2/2"])
+    assert isinstance(bad.exception, LvcgError) and "0 <= i < n" in str(bad.exception)
+
+
+def test_unknown_name_suggests_the_closest():
+    result = runner.invoke(app, ["prepare-data", "ptb-xl"])
+    assert isinstance(result.exception, LvcgError) and "did you mean 'ptbxl'" in str(result.exception)
