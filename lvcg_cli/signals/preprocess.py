@@ -8,6 +8,7 @@ lives here only as the shared implementation.
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
@@ -131,21 +132,30 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
 def bandpass_sos(fs: float, band: tuple[float, float] = (0.67, 40.0), order: int = 2) -> np.ndarray | None:
     """Second-order sections of a Butterworth band-pass (or high-/low-pass when a corner drops out).
 
+    Designed once per (fs, band, order) and cached: every record of a data set shares it, and the
+    design costs as much as filtering a 10-s record. Callers must not modify the returned array.
     The high corner is clipped to ``0.9 * Nyquist``; a corner of 0 (or a high corner clipped below
     the low one) removes that side. Returns ``None`` when nothing is left to filter.
     """
-    low, high = float(band[0]), float(band[1])
+    return _design_bandpass(float(fs), float(band[0]), float(band[1]), int(order))
+
+
+@functools.lru_cache(maxsize=32)
+def _design_bandpass(fs: float, low: float, high: float, order: int) -> np.ndarray | None:
     nyquist = fs / 2.0
     high = min(high, HIGH_CORNER_NYQUIST_FRACTION * nyquist)
     has_low = low > 0
     has_high = high > (low if has_low else 0.0) and high < nyquist
     if has_low and has_high:
-        return sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
-    if has_low:
-        return sps.butter(order, low, btype="highpass", fs=fs, output="sos")
-    if has_high:
-        return sps.butter(order, high, btype="lowpass", fs=fs, output="sos")
-    return None
+        sos = sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    elif has_low:
+        sos = sps.butter(order, low, btype="highpass", fs=fs, output="sos")
+    elif has_high:
+        sos = sps.butter(order, high, btype="lowpass", fs=fs, output="sos")
+    else:
+        return None
+    sos.flags.writeable = False  # shared by every caller through the cache
+    return sos
 
 
 def bandpass(
