@@ -154,7 +154,6 @@ def _design_bandpass(fs: float, low: float, high: float, order: int) -> np.ndarr
         sos = sps.butter(order, high, btype="lowpass", fs=fs, output="sos")
     else:
         return None
-    sos.flags.writeable = False  # shared by every caller through the cache
     return sos
 
 
