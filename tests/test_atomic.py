@@ -28,6 +28,17 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
+def test_written_files_respect_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+
+
 def test_temp_file_keeps_the_suffix(tmp_path):
     with atomic_path(tmp_path / "x.npy") as tmp:
         assert tmp.suffix == ".npy"
