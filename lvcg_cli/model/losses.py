@@ -1,0 +1,83 @@
+"""Stage 6: the self-supervised objective. Every term is a *mean* over its valid elements.
+
+The data pipeline hides a random subset of each record's leads; the model sees only the rest.
+Terms (all squared errors in the record's z-score units, weighted by
+:class:`~lvcg_cli.settings.LossWeights`):
+
+``hidden``
+    ``recon`` vs ``target`` on leads that are present but hidden: the task itself.
+``visible``
+    the same on the visible leads (keeps the decoded field consistent with what it was given).
+``lift``
+    ``project(lifted)`` vs ``target`` on the hidden present leads: deep supervision of the lifter
+    through the short, un-bottlenecked path, so the lifter learns fast and the beat bottleneck
+    cannot mask a bad lift.
+``beat``
+    decoded beats ``beats_out`` vs the *reference field* cut into the same beats. The reference is
+    the ridge lift of all present leads of ``target`` through the same fixed geometry: the field
+    whose projection best fits every lead in least squares, i.e. the optimum of the lead terms. A
+    target built from ``lifted`` (the model's own output) would instead pull the decoder towards
+    the lifter's errors and, without a stop-gradient, let the two collapse onto each other.
+``temporal``
+    ``next_pred`` at beat ``k`` vs the tokens of beat ``k + 1`` (stop-gradient), over the pairs
+    where both beats are valid.
+
+A term with no valid element in a batch (no hidden lead, no pair of consecutive beats) is exactly
+0, never NaN. Why means: with a sum, a term's size grows with the number of its elements (leads x
+samples vs beats), and one term silently dominates the others whatever the weights say.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from lvcg_cli.model.beats import cut_beats
+from lvcg_cli.model.geometry import LeadField
+
+__all__ = ["LOSS_TERMS", "masked_mean", "lvcg_losses", "reference_field"]
+
+LOSS_TERMS = ("hidden", "visible", "lift", "beat", "temporal")
+
+
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``values`` where ``mask`` (broadcastable) is True; 0 when nothing is selected."""
+    mask = mask.expand_as(values)
+    picked = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    return picked.sum() / mask.sum().clamp(min=1).to(values.dtype)
+
+
+def reference_field(lead_field: LeadField, target: Tensor, present: Tensor) -> Tensor:
+    """The least-squares field of all present leads: (B, 12, T), (B, 12) -> (B, 3, T), no gradient."""
+    with torch.no_grad():
+        return lead_field.lift(target, present)
+
+
+def lvcg_losses(
+    batch: dict[str, Tensor], out: dict[str, Tensor], weights, *, lead_field: LeadField, beat_len: int
+) -> dict[str, Tensor]:
+    """Every loss term and their weighted ``total`` (see the module doc)."""
+    target = batch["target"].to(out["recon"].dtype)
+    present, visible = batch["present"].bool(), batch["visible"].bool()
+    hidden_leads = (present & ~visible).unsqueeze(-1)  # (B, 12, 1)
+    shown_leads = (present & visible).unsqueeze(-1)
+
+    sq = (out["recon"] - target).pow(2)
+    terms = {
+        "hidden": masked_mean(sq, hidden_leads),
+        "visible": masked_mean(sq, shown_leads),
+        "lift": masked_mean((lead_field.project(out["lifted"]) - target).pow(2), hidden_leads),
+    }
+
+    beat_mask = batch["beat_mask"].bool()
+    ref_beats = cut_beats(reference_field(lead_field, target, present), batch["bounds"], beat_len, beat_mask)
+    terms["beat"] = masked_mean((out["beats_out"] - ref_beats.to(out["beats_out"].dtype)).pow(2),
+                                beat_mask[:, :, None, None])
+
+    tokens = out["tokens"].flatten(2).detach()  # (B, K, D) stop-gradient target
+    pairs = beat_mask[:, :-1] & beat_mask[:, 1:]  # (B, K-1)
+    err = (out["next_pred"][:, :-1] - tokens[:, 1:]).pow(2)
+    terms["temporal"] = masked_mean(err, pairs.unsqueeze(-1))
+
+    total = sum(float(getattr(weights, name)) * value for name, value in terms.items())
+    return {"total": total, **terms}

@@ -1,0 +1,174 @@
+"""LVCG: the latent vectorcardiogram model, assembled from its stages.
+
+A 12-lead ECG is twelve linear views of one cardiac electrical field. The model::
+
+    signal (B,12,T), visible (B,12)
+      1. lift       physics ridge lift (geometry.py) + learned correction (lifter.py) -> lifted (B,3,T)
+      2. cut        beats from `bounds`, each resampled to L (beats.py)              -> beats_in (B,K,3,L)
+      3. encode     ResNet-style beat encoder + token bottleneck (encoder.py)        -> tokens (B,K,n,d)
+      4. dynamics   causal GRU over tokens + RR (dynamics.py)                        -> states (B,K,S), next_pred
+      5. decode     tokens -> beat VCGs (decoder.py)                                 -> beats_out (B,K,3,L)
+                    stitch onto time (beats.py); samples outside every beat keep `lifted` -> field (B,3,T)
+                    fixed projection (geometry.py, a buffer, never trained)          -> recon (B,12,T)
+      6. loss       hidden / visible / lift / beat / temporal, each a mean (losses.py)
+      7. embed      [mean beat token | final GRU state | RR statistics]             -> (B, D)
+
+Only the visible leads enter (hidden ones are zeroed before anything reads them), so the outputs
+do not change when a hidden lead does, and the same model serves any subset of visible leads.
+Padded beats (``beat_mask`` False) are never encoded or decoded, so they cannot change anything.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from lvcg_cli.model.beats import cut_beats, stitch_beats
+from lvcg_cli.model.decoder import BeatDecoder, ResidualRefine
+from lvcg_cli.model.dynamics import BeatDynamics
+from lvcg_cli.model.encoder import BeatEncoder
+from lvcg_cli.model.geometry import LeadField
+from lvcg_cli.model.lifter import LearnedLifter
+from lvcg_cli.model.losses import lvcg_losses
+from lvcg_cli.settings import DataSettings, LossWeights, ModelSettings
+
+__all__ = ["LVCG", "RHYTHM_FEATURES", "rhythm_features"]
+
+RHYTHM_FEATURES = ("rr_mean", "rr_std", "rmssd", "pnn50", "rr_min", "rr_max", "rr_cv", "beat_fraction")
+"""The rhythm block of the embedding, in order (RR values in seconds; see :func:`rhythm_features`)."""
+
+
+def rhythm_features(rr: Tensor, beat_mask: Tensor) -> Tensor:
+    """(B, K) RR seconds, (B, K) mask -> (B, 8) statistics named by :data:`RHYTHM_FEATURES`.
+
+    ``rr[k]`` is the interval before beat ``k``; the first beat repeats the next interval, so
+    successive differences (RMSSD, pNN50: share of |dRR| > 50 ms) start at beat 1.
+    ``beat_fraction`` is the share of the ``K`` beat slots used (a rate for a fixed window).
+    Records with no (or one) beat get zeros where a statistic is undefined.
+    """
+    m = beat_mask.to(rr.dtype)
+    n = m.sum(dim=1)
+    mean = (rr * m).sum(1) / n.clamp(min=1)
+    std = (((rr - mean[:, None]) ** 2 * m).sum(1) / n.clamp(min=1)).sqrt()
+    pair = beat_mask[:, 1:] & beat_mask[:, :-1]
+    pair[:, 0] = False  # rr[0] is a copy of rr[1]
+    pm = pair.to(rr.dtype)
+    d = (rr[:, 1:] - rr[:, :-1]).abs()
+    n_pair = pm.sum(1).clamp(min=1)
+    rmssd = ((d**2 * pm).sum(1) / n_pair).sqrt()
+    pnn50 = ((d > 0.05).to(rr.dtype) * pm).sum(1) / n_pair
+    big = torch.finfo(rr.dtype).max
+    rr_min = torch.where(beat_mask, rr, big).amin(1).where(n > 0, 0.0)
+    rr_max = torch.where(beat_mask, rr, -big).amax(1).where(n > 0, 0.0)
+    cv = std / mean.clamp(min=1e-3)
+    return torch.stack([mean, std, rmssd, pnn50, rr_min, rr_max, cv, n / beat_mask.shape[1]], dim=1)
+
+
+class LVCG(nn.Module):
+    """The latent-VCG model; build it with :func:`lvcg_cli.model.registry.build_model`."""
+
+    def __init__(self, model: ModelSettings, data: DataSettings | None = None):
+        super().__init__()
+        data = data or DataSettings()
+        self.settings = model
+        self.config = {"model": model.model_dump(mode="json"), "data": data.model_dump(mode="json")}
+        self.beat_len, self.n_tokens, self.d_token = model.beat_len, model.n_tokens, model.d_token
+        d_flat = model.n_tokens * model.d_token
+
+        self.lead_field = LeadField(model.geometry, model.lift, model.lift_eps)  # fixed buffer
+        self.lifter = LearnedLifter(model.lifter_channels, model.lifter_layers)
+        self.encoder = BeatEncoder(model.encoder_channels, model.n_tokens, model.d_token, model.dropout)
+        self.dynamics = BeatDynamics(d_flat, model.state_dim, model.gru_layers)
+        d_dec = d_flat + (model.state_dim if model.decoder_state else 0)
+        self.decoder = BeatDecoder(d_dec, model.encoder_channels, model.beat_len, model.dropout)
+        self.refine = ResidualRefine() if model.residual_refine else None
+
+    # ---- the stages, in order -------------------------------------------------------------
+    def lift(self, signal: Tensor, visible: Tensor) -> Tensor:
+        """(B, 12, T) inputs, (B, 12) visible -> (B, 3, T) latent field (physics + learned)."""
+        shown = signal.masked_fill(~visible.unsqueeze(-1), 0.0)
+        return self.lifter(shown, visible, self.lead_field.lift(shown, visible))
+
+    def encode_beats(self, beats: Tensor, beat_mask: Tensor) -> Tensor:
+        """(B, K, 3, L) beats -> (B, K, n_tokens, d_token); only valid beats are encoded (padding: 0)."""
+        b, k = beat_mask.shape
+        idx = beat_mask.nonzero(as_tuple=True)
+        tokens = beats.new_zeros(b, k, self.n_tokens, self.d_token)
+        if idx[0].numel() == 0:
+            return tokens
+        return tokens.index_put(idx, self.encoder(beats[idx]))
+
+    def decode_beats(self, tokens: Tensor, states: Tensor, beat_mask: Tensor) -> Tensor:
+        """(B, K, n, d) tokens (+ (B, K, S) states) -> (B, K, 3, L); padded beats stay 0."""
+        b, k = beat_mask.shape
+        z = tokens.flatten(2)
+        if self.settings.decoder_state:
+            z = torch.cat([z, states], dim=-1)
+        idx = beat_mask.nonzero(as_tuple=True)
+        beats = z.new_zeros(b, k, 3, self.beat_len)
+        if idx[0].numel() == 0:
+            return beats
+        return beats.index_put(idx, self.decoder(z[idx]))
+
+    def _encode(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Stages 1-4 (everything :meth:`embed` needs)."""
+        visible, beat_mask = batch["visible"].bool(), batch["beat_mask"].bool()
+        lifted = self.lift(batch["signal"], visible)
+        beats_in = cut_beats(lifted, batch["bounds"], self.beat_len, beat_mask)
+        tokens = self.encode_beats(beats_in, beat_mask)
+        states, next_pred, final = self.dynamics(tokens.flatten(2), batch["rr"], beat_mask)
+        return {
+            "lifted": lifted,
+            "beats_in": beats_in,
+            "tokens": tokens,
+            "states": states,
+            "next_pred": next_pred,
+            "final_state": final,
+        }
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The sample batch (signals/model_input.py) -> every intermediate (docs/ARCHITECTURE.md)."""
+        out = self._encode(batch)
+        visible, beat_mask = batch["visible"].bool(), batch["beat_mask"].bool()
+        lifted = out["lifted"]
+        beats_out = self.decode_beats(out["tokens"], out["states"], beat_mask)
+        stitched, coverage = stitch_beats(beats_out, batch["bounds"], beat_mask, lifted.shape[-1])
+        field = torch.where(coverage.unsqueeze(1), stitched, lifted)  # uncovered: un-bottlenecked lift
+        recon = self.lead_field.project(field)
+        if self.refine is not None:
+            recon = self.refine(recon, batch["signal"], visible)
+        out.update(beats_out=beats_out, field=field, coverage=coverage, recon=recon)
+        return out
+
+    def loss(self, batch: dict[str, Tensor], out: dict[str, Tensor], weights: LossWeights) -> dict[str, Tensor]:
+        """``total`` and every term (losses.py); each term is a mean over its valid elements."""
+        return lvcg_losses(batch, out, weights, lead_field=self.lead_field, beat_len=self.beat_len)
+
+    # ---- the embedding ----------------------------------------------------------------------
+    def embedding_layout(self) -> dict[str, slice]:
+        """Where each component sits in :meth:`embed`'s vector."""
+        d_tok = self.n_tokens * self.d_token
+        d_state = self.settings.state_dim
+        return {
+            "morphology": slice(0, d_tok),
+            "dynamics": slice(d_tok, d_tok + d_state),
+            "rhythm": slice(d_tok + d_state, d_tok + d_state + len(RHYTHM_FEATURES)),
+        }
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.embedding_layout()["rhythm"].stop
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        """One vector per record: [mean token over valid beats | final GRU state | RR stats (s)].
+
+        ``morphology`` (n_tokens * d_token): the masked mean of the beat tokens; ``dynamics``
+        (state_dim): the last layer's GRU state at the last valid beat; ``rhythm`` (8): see
+        :data:`RHYTHM_FEATURES`. Deterministic in eval mode (no dropout, no sampling).
+        """
+        out = self._encode(batch)
+        beat_mask = batch["beat_mask"].bool()
+        m = beat_mask.to(out["tokens"].dtype).unsqueeze(-1)
+        morph = (out["tokens"].flatten(2) * m).sum(1) / m.sum(1).clamp(min=1)
+        rhythm = rhythm_features(batch["rr"].to(morph.dtype), beat_mask)
+        return torch.cat([morph, out["final_state"].to(morph.dtype), rhythm], dim=1)
