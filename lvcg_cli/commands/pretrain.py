@@ -1,12 +1,315 @@
-"""Placeholder: filled in by its issue."""
+"""``lvcg pretrain``: self-supervised pretraining (masked-lead reconstruction through the latent VCG).
+
+This module only turns options into settings, picks the run folder and the process layout, and
+prints the outcome; the loop lives in :mod:`lvcg_cli.engine.trainer`.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from lvcg_cli import console
+from lvcg_cli.atomic import write_text_atomic
+from lvcg_cli.commands._common import (
+    OVERRIDABLE,
+    ConfigOption,
+    DeviceOption,
+    PresetOption,
+    QuietOption,
+    settings_from,
+)
+from lvcg_cli.errors import LvcgError
+from lvcg_cli.settings import Settings
+
+DEFAULT_PRESET = "lvcg-tiny"
+
+
+def split_resume_path(tokens: list[str]) -> tuple[str | None, list[str]]:
+    """Separate a bare path (``--resume runs/x``) from the ``--section.key VALUE`` tokens.
+
+    ``--resume`` is a flag for the command-line parser, so the path that may follow it arrives as
+    the one token that is not the value of a dotted setting.
+    """
+    path, rest, i = None, [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.startswith("--") and len(token) > 2:
+            takes_value = "=" not in token and i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
+            rest.extend(tokens[i : i + (2 if takes_value else 1)])
+            i += 2 if takes_value else 1
+            continue
+        if path is not None:
+            raise LvcgError(f"unexpected argument {token!r} (only one --resume path can be given)")
+        path, i = token, i + 1
+    return path, rest
+
+
+def _run_dir(settings: Settings) -> Path:
+    if settings.run.out is not None:
+        return Path(settings.run.out)
+    return Path(settings.run.runs_dir) / str(settings.run.run_id)
+
+
+def _resume_target(settings: Settings, resume_path: str | None) -> tuple[Path, Path]:
+    """(run folder, checkpoint) to continue from ``--resume [PATH]``."""
+    from lvcg_cli.engine.trainer import latest_checkpoint
+
+    if resume_path is not None:
+        path = Path(resume_path)
+        if path.is_dir():
+            ckpt = latest_checkpoint(path)
+            if ckpt is None:
+                raise LvcgError(f"{path}: no checkpoint (ckpt-<step>.pt or final.pt) to resume from")
+            run_dir = path
+        elif path.is_file():
+            ckpt, run_dir = path, path.parent
+        else:
+            raise LvcgError(f"{path}: no such checkpoint or run folder (--resume)")
+        if settings.run.out is not None or settings.run.run_id is not None:
+            run_dir = _run_dir(settings)
+        return run_dir, ckpt
+    if settings.run.out is None and settings.run.run_id is None:
+        raise LvcgError("--resume: say which run, with --run-id ID, --out DIR or --resume PATH")
+    run_dir = _run_dir(settings)
+    if not run_dir.is_dir():
+        raise LvcgError(f"{run_dir}: no such run folder to resume")
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise LvcgError(f"{run_dir}: no checkpoint (ckpt-<step>.pt or final.pt) to resume from")
+    return run_dir, ckpt
+
+
+def _sample_record() -> str:
+    """A bundled open record to try the next commands on (a placeholder if it is not installed)."""
+    from importlib import resources
+
+    path = Path(str(resources.files("lvcg_cli") / "assets" / "records" / "ptbxl" / "00001_hr.hea"))
+    return str(path) if path.is_file() else "RECORD.hea"
+
+
+def _next_steps(ckpt: Path) -> str:
+    record = _sample_record()
+    return (
+        "next:\n"
+        f"  lvcg embed {record} --checkpoint {ckpt} -o emb.npy\n"
+        f"  lvcg reconstruct {record} --visible I,II,V2 --checkpoint {ckpt} -o full.npy --plot full.png\n"
+        f"  lvcg probe --checkpoint {ckpt}"
+    )
+
+
+def _format_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def _say(text: str) -> None:
+    """An info line on stderr that is never re-wrapped (paths must stay copy-pasteable)."""
+    if not console.is_quiet():
+        console.err_console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
+def _report(result: Any) -> None:
+    if result is None:
+        raise LvcgError("training finished without a result from rank 0")
+    if result.interrupted:
+        where = f"checkpoint saved to {result.checkpoint}" if result.checkpoint else "no checkpoint saved"
+        resume = f"; continue with: lvcg pretrain --resume {result.checkpoint}" if result.checkpoint else ""
+        console.warn(f"interrupted at step {result.step}/{result.max_steps}; {where}{resume}")
+        raise typer.Exit(130)
+    losses = []
+    if result.train_loss is not None:
+        losses.append(f"train loss {result.train_loss:.4f}")
+    if result.val_loss is not None:
+        start = f" (step 0: {result.first_val_loss:.4f})" if result.first_val_loss is not None else ""
+        losses.append(f"validation loss {result.val_loss:.4f}{start}")
+    _say(f"done: {result.step} steps in {_format_duration(result.seconds)}; " + ", ".join(losses))
+    _say(f"checkpoint: {result.checkpoint}")
+    _say(_next_steps(result.checkpoint))
+    typer.echo(str(result.checkpoint))
+
+
+def run_pretrain(settings: Settings, *, resume: bool = False, resume_path: str | None = None) -> Any:
+    """Pick the run folder and process layout, then train; returns rank 0's TrainResult."""
+    from lvcg_cli.datasets.torch_data import open_sources
+    from lvcg_cli.engine import distributed
+    from lvcg_cli.engine.trainer import train, train_worker
+
+    plan = distributed.plan_launch(settings.engine)  # fails at once for impossible device requests
+
+    ctx = None
+    if plan.mode == "join":
+        ctx = distributed.init_from_env(plan.accelerator, settings.engine.device)
+        if not ctx.is_main:
+            console.set_quiet(True)
+
+    def prepare() -> tuple[Path, Path | None]:
+        if resume or resume_path is not None:
+            run_dir, ckpt = _resume_target(settings, resume_path)
+        else:
+            run_dir, ckpt = _run_dir(settings), None
+            if run_dir.exists() and any(run_dir.iterdir()):
+                raise LvcgError(
+                    f"{run_dir}: run folder already exists; add --resume to continue it, "
+                    "or choose another --run-id / --out"
+                )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", settings.to_yaml())
+        open_sources(settings)  # builds the default data once and fails early on missing/corrupt data
+        return run_dir, ckpt
+
+    if ctx is None:
+        run_dir, ckpt = prepare()
+    else:  # rank 0 prepares, the others wait and share its outcome
+        outcome: Any = None
+        if ctx.is_main:
+            try:
+                outcome = prepare()
+            except LvcgError as exc:
+                outcome = str(exc)
+        outcome = distributed.broadcast_object(outcome, ctx)
+        if isinstance(outcome, str):
+            raise LvcgError(outcome)
+        run_dir, ckpt = outcome
+
+    if plan.mode == "launch":
+        console.info(f"launching {plan.nprocs} {plan.accelerator} processes (torch elastic, standalone)")
+        results = distributed.launch(
+            train_worker,
+            (settings.model_dump_json(), str(run_dir), str(ckpt) if ckpt else None, plan.accelerator),
+            plan.nprocs,
+        )
+        return results.get(0)
+    if ctx is None:
+        ctx = distributed.DistContext(
+            device=distributed.rank_device(plan.accelerator, 0, settings.engine.device)
+        )
+    try:
+        return train(settings, run_dir, ctx, ckpt)
+    finally:
+        if plan.mode == "join":
+            distributed.shutdown()
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("pretrain")
-    def _placeholder() -> None:
-        """Not yet available."""
-        raise typer.Exit(1)
+    @app.command("pretrain", context_settings=OVERRIDABLE)
+    def pretrain(
+        ctx: typer.Context,
+        config: list[Path] = ConfigOption,
+        preset: str = PresetOption,
+        data: list[str] = typer.Option(
+            None,
+            "--data",
+            help="Prepared data set name or cache folder (repeat for several), or an original-LVCG "
+            "manifest .jsonl. Default: the built-in data.",
+            show_default=False,
+        ),
+        gpus: int = typer.Option(
+            None,
+            "--gpus",
+            min=1,
+            help="Train on N GPUs (DDP): --accelerator cuda --devices N.",
+            show_default=False,
+        ),
+        devices: int = typer.Option(
+            None, "--devices", min=1, help="Processes, one per device.", show_default=False
+        ),
+        accelerator: str = typer.Option(
+            None, "--accelerator", help="cpu | cuda | mps (for --devices).", show_default=False
+        ),
+        max_steps: int = typer.Option(
+            None, "--max-steps", min=1, help="Optimiser steps (train.max_steps).", show_default=False
+        ),
+        run_id: str = typer.Option(
+            None, "--run-id", help="Run folder name under runs/ (default: a timestamp).", show_default=False
+        ),
+        out: Path = typer.Option(
+            None, "--out", "-o", help="Run folder (instead of runs/RUN_ID).", show_default=False
+        ),
+        resume: bool = typer.Option(
+            False,
+            "--resume",
+            help="Continue a run: the one given by --run-id/--out, or --resume PATH (run folder or checkpoint).",
+        ),
+        device: str = DeviceOption,
+        quiet: bool = QuietOption,
+    ) -> None:
+        """Pretrain LVCG on the built-in data (default) or prepared data sets.
+
+        With no arguments: pretrains lvcg-tiny on the built-in data (simulator + bundled open
+        records) on the best device here, in a few minutes on a laptop CPU. The run folder
+        (runs/RUN_ID/) holds config.yaml, metrics.jsonl, ckpt-STEP.pt and final.pt; the path of
+        the final checkpoint is printed on stdout. Ctrl-C saves a checkpoint and stops.
+
+        Examples:
+
+            lvcg pretrain
+
+            lvcg pretrain --preset lvcg-base --data mimic-iv-ecg --gpus 4 --run-id base-mimic
+
+            lvcg pretrain --resume --run-id base-mimic
+
+            lvcg pretrain --data.meta_root mimic_manifest.jsonl --train.lr 3e-4
+
+            torchrun --nnodes 2 --nproc-per-node 8 ... -m lvcg_cli pretrain --preset lvcg-base --data mimic-iv-ecg
+        """
+        console.set_quiet(quiet)
+        resume_path, rest = split_resume_path(list(ctx.args))
+        if resume_path is not None and not resume:
+            raise LvcgError(f"unexpected argument {resume_path!r}; settings are given as --section.key VALUE")
+        ctx.args = rest
+
+        explicit: dict[str, Any] = {
+            "train.max_steps": max_steps,
+            "run.run_id": run_id,
+            "run.out": str(out) if out is not None else None,
+            "engine.device": device,
+            "engine.devices": devices,
+            "engine.accelerator": accelerator,
+        }
+        if gpus is not None:
+            if accelerator not in (None, "cuda"):
+                raise LvcgError(f"--gpus {gpus} means --accelerator cuda (got --accelerator {accelerator})")
+            if devices is not None and devices != gpus:
+                raise LvcgError(f"--gpus {gpus} and --devices {devices} disagree; give one of them")
+            explicit.update({"engine.accelerator": "cuda", "engine.devices": gpus})
+        if data:
+            manifests = [d for d in data if d.endswith(".jsonl")]
+            names = [d for d in data if not d.endswith(".jsonl")]
+            if len(manifests) > 1 or (manifests and names):
+                raise LvcgError("--data: give either one manifest .jsonl or prepared data sets, not both")
+            if manifests:
+                explicit["data.meta_root"] = manifests[0]
+            else:
+                explicit["data.datasets"] = names
+
+        resuming = resume or resume_path is not None
+        base = None
+        if resuming:
+            # A resumed run keeps its own settings; options given now are applied on top of them.
+            probe = settings_from(ctx, preset=preset, config=config, explicit=explicit)
+            _, ckpt = _resume_target(probe, resume_path)
+            from lvcg_cli.engine.checkpoint import checkpoint_settings, load_checkpoint
+
+            base = checkpoint_settings(load_checkpoint(ckpt), ckpt).model_dump(mode="json")
+        settings = settings_from(
+            ctx,
+            preset=preset if (preset or resuming) else DEFAULT_PRESET,
+            config=config,
+            explicit=explicit,
+            base=base,
+        )
+        if settings.run.run_id is None and settings.run.out is None:
+            settings.run.run_id = time.strftime("%Y%m%d-%H%M%S")
+        elif settings.run.run_id is None:
+            settings.run.run_id = Path(settings.run.out).name
+
+        result = run_pretrain(settings, resume=resume, resume_path=resume_path)
+        from lvcg_cli.engine.distributed import env_job
+
+        job = env_job()
+        if job is None or job["rank"] == 0:  # in a torchrun job, rank 0 alone reports
+            _report(result)

@@ -1,0 +1,201 @@
+"""The streaming torch Dataset: visible-lead draws, splits, samplers, manifests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from lvcg_cli.datasets.torch_data import (
+    VAL_STREAM,
+    ManifestSource,
+    PretrainDataset,
+    ResumableSampler,
+    choose_visible,
+    collate,
+    open_sources,
+    sample_rng,
+    split_items,
+)
+from lvcg_cli.errors import LvcgError
+from lvcg_cli.settings import resolve_settings
+
+RECORDS = Path(__file__).resolve().parents[1] / "lvcg_cli" / "assets" / "records"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core CI machine, OpenMP threads mostly wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class ArraySource:
+    """A tiny in-memory source with a given split column."""
+
+    def __init__(self, n: int, splits: list[str] | None = None, present: np.ndarray | None = None):
+        rng = np.random.default_rng(0)
+        self.signals = rng.normal(size=(n, 12, 1000)).astype(np.float32)
+        self.present = np.ones((n, 12), dtype=bool) if present is None else present
+        self._splits = np.array(splits if splits is not None else [""] * n, dtype=object)
+
+    def __len__(self) -> int:
+        return len(self.signals)
+
+    def get(self, i: int):
+        return self.signals[i], self.present[i]
+
+    def splits(self) -> np.ndarray:
+        return self._splits
+
+
+@pytest.mark.parametrize("low,high", [(1, 1), (3, 3), (2, 8), (1, 12)])
+def test_choose_visible_draws_a_subset_of_present_leads_in_range(low, high):
+    present = np.ones(12, dtype=bool)
+    present[[4, 9]] = False  # 10 present leads
+    sizes = set()
+    for index in range(200):
+        visible = choose_visible(present, sample_rng(0, 0, index), low, high)
+        assert not (visible & ~present).any()  # only present leads are shown
+        k = int(visible.sum())
+        assert min(low, 9) <= k <= min(high, 9)  # at least one present lead stays hidden
+        sizes.add(k)
+    assert sizes == set(range(min(low, 9), min(high, 9) + 1))  # every size in range occurs
+
+
+def test_visible_draw_is_a_function_of_seed_epoch_and_index():
+    present = np.ones(12, dtype=bool)
+    draw = lambda s, e, i: choose_visible(present, sample_rng(s, e, i), 1, 11)  # noqa: E731
+    assert np.array_equal(draw(3, 1, 17), draw(3, 1, 17))
+    different = [
+        not np.array_equal(draw(3, 1, 17), other)
+        for other in (draw(4, 1, 17), draw(3, 2, 17), draw(3, 1, 18))
+    ]
+    assert all(different)
+
+
+def test_record_with_one_present_lead_shows_it():
+    present = np.zeros(12, dtype=bool)
+    present[1] = True
+    visible = choose_visible(present, sample_rng(0, 0, 0), 3, 3)
+    assert visible.tolist() == present.tolist()
+
+
+def test_split_items_uses_val_split_and_never_trains_on_test():
+    source = ArraySource(10, ["train", "val", "test", "", "train", "val", "test", "train", "", "train"])
+    split = split_items([source], val_fraction=0.5, seed=0)
+    assert sorted(split.train[:, 1].tolist()) == [0, 3, 4, 7, 8, 9]
+    assert sorted(split.val[:, 1].tolist()) == [1, 5]
+
+
+def test_split_items_holds_out_a_fixed_fraction_when_there_is_no_val_split():
+    sources = [ArraySource(100), ArraySource(40, ["train"] * 40)]
+    split = split_items(sources, val_fraction=0.1, seed=5)
+    again = split_items(sources, val_fraction=0.1, seed=5)
+    assert np.array_equal(split.val, again.val)
+    for s, n, n_val in ((0, 100, 10), (1, 40, 4)):
+        train = set(split.train[split.train[:, 0] == s, 1].tolist())
+        val = set(split.val[split.val[:, 0] == s, 1].tolist())
+        assert len(val) == n_val and not train & val and train | val == set(range(n))
+
+
+def _dataset(n: int = 24, **kw) -> PretrainDataset:
+    settings = resolve_settings(preset="lvcg-tiny")
+    source = ArraySource(n)
+    items = np.stack([np.zeros(n, dtype=np.int64), np.arange(n)], axis=1)
+    args = {"visible_min": 2, "visible_max": 5, "seed": 1, **kw}
+    return PretrainDataset([source], items, settings.data, settings.model, **args)
+
+
+def test_sample_is_reproducible_and_its_visible_leads_change_with_the_epoch():
+    data = _dataset()
+    a, b = data[3], data[3]
+    assert set(a) >= {"signal", "target", "visible", "present", "scale", "bounds", "beat_mask", "rr"}
+    assert torch.equal(a["visible"], b["visible"]) and torch.equal(a["signal"], b["signal"])
+    assert 2 <= int(a["visible"].sum()) <= 5
+    masks = set()
+    for epoch in range(6):
+        data.set_epoch(epoch)
+        masks.add(tuple(data[3]["visible"].tolist()))
+    assert len(masks) > 1
+
+
+def test_validation_stream_ignores_the_epoch():
+    data = _dataset(stream=VAL_STREAM)
+    first = data[5]["visible"].clone()
+    data.set_epoch(9)
+    assert torch.equal(data[5]["visible"], first)
+
+
+def test_batches_do_not_depend_on_the_number_of_workers():
+    data = _dataset(n=16)
+
+    def batches(workers: int) -> list[torch.Tensor]:
+        sampler = ResumableSampler(data, num_replicas=1, rank=0, seed=4)
+        sampler.set_epoch(2)
+        loader = DataLoader(
+            data, batch_size=4, sampler=sampler, num_workers=workers, collate_fn=collate, drop_last=True
+        )
+        return [torch.cat([b["signal"], b["visible"].float()[..., None]], -1) for b in loader]
+
+    for x, y in zip(batches(0), batches(2), strict=True):
+        assert torch.equal(x, y)
+
+
+def test_resumable_sampler_skips_exactly_the_consumed_indices_and_ranks_are_disjoint():
+    data = list(range(50))
+    full = list(ResumableSampler(data, num_replicas=1, rank=0, seed=3).__iter__())
+    sampler = ResumableSampler(data, num_replicas=1, rank=0, seed=3)
+    sampler.set_start(20)
+    assert list(sampler) == full[20:] and len(sampler) == 30
+    ranks = [list(ResumableSampler(data, num_replicas=2, rank=r, seed=3)) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 25 and not set(ranks[0]) & set(ranks[1])
+
+
+def _manifest(tmp_path: Path) -> Path:
+    """An original-LVCG manifest: WFDB record paths without extension, one of them broken."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for name in ("00001_hr", "00002_hr"):
+        for ext in (".hea", ".dat"):
+            shutil.copy(RECORDS / "ptbxl" / f"{name}{ext}", folder / f"{name}{ext}")
+    (folder / "broken.hea").write_text("this is not a WFDB header\n")
+    lines = [
+        {"id": "1", "ecg_path": "files/00001_hr"},
+        {"id": "bad", "ecg_path": "files/broken"},
+        {"id": "2", "ecg_path": str(folder / "00002_hr")},
+    ]
+    path = tmp_path / "mimic_manifest.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_manifest_source_reads_records_and_skips_a_bad_one_with_a_warning(tmp_path, capsys):
+    settings = resolve_settings(overrides={"data.meta_root": str(_manifest(tmp_path))})
+    sources = open_sources(settings)
+    assert isinstance(sources[0], ManifestSource) and len(sources[0]) == 3
+    signal, present = sources[0].get(0)
+    assert signal.shape == (12, settings.data.n_samples) and present.all()
+    items = np.stack([np.zeros(3, dtype=np.int64), np.arange(3)], axis=1)
+    data = PretrainDataset(
+        sources, items, settings.data, settings.model, visible_min=3, visible_max=3, seed=0
+    )
+    substitute, following = data[1], data[2]  # item 1 is unreadable: the next record stands in
+    assert torch.equal(substitute["target"] != 0, following["target"] != 0)
+    assert "broken" in capsys.readouterr().err
+
+
+def test_manifest_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": 1, "path": "x"}\n')
+    with pytest.raises(LvcgError, match="line 1 is not a JSON object with 'ecg_path'"):
+        ManifestSource(bad, resolve_settings().data)
+    with pytest.raises(LvcgError, match="manifest not found"):
+        ManifestSource(tmp_path / "missing.jsonl", resolve_settings().data)
