@@ -1,12 +1,248 @@
-"""Placeholder: filled in by its issue."""
+"""``lvcg embed``: frozen embeddings of records, as .npy on stdout or a file."""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
 import typer
+
+from lvcg_cli import console
+from lvcg_cli.commands._common import (
+    OVERRIDABLE,
+    ConfigOption,
+    DeviceOption,
+    PresetOption,
+    QuietOption,
+    settings_from,
+)
+from lvcg_cli.errors import LvcgError, RecordError
+
+CheckpointOption = typer.Option(
+    None,
+    "--checkpoint",
+    help="Checkpoint (.pt) to use (default: the bundled lvcg-tiny weights).",
+    show_default=False,
+)
+VisibleOption = typer.Option(
+    None,
+    "--visible",
+    help="Leads the model may see, e.g. I,II,V2 (default: every lead a record has).",
+    show_default=False,
+)
+
+
+def split_dotted(tokens: list[str] | None) -> tuple[list[str], list[str]]:
+    """Separate record inputs from ``--section.key VALUE`` overrides that a variadic argument swallowed."""
+    inputs: list[str] = []
+    overrides: list[str] = []
+    tokens = list(tokens or [])
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.startswith("--") and "." in token.split("=", 1)[0]:
+            takes_value = "=" not in token and i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
+            overrides.extend(tokens[i : i + (2 if takes_value else 1)])
+            i += 2 if takes_value else 1
+            continue
+        if token.startswith("-") and len(token) > 1:
+            raise LvcgError(f"no such option: {token}")
+        inputs.append(token)
+        i += 1
+    return inputs, overrides
+
+
+class _NoProgress:
+    """Stands in for a progress bar when stderr is not a terminal (rich would leave blank lines)."""
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def advance(self, *args, **kwargs) -> None:
+        return None
+
+
+def progress_bar():
+    """A transient rich progress bar on an interactive stderr, else a silent stand-in."""
+    if console.err_console.is_terminal and not console.is_quiet():
+        return console.progress(transient=True)
+    return _NoProgress()
+
+
+def visible_from(spec: str | None) -> np.ndarray | None:
+    """``--visible I,II,V2`` -> a (12,) mask (None: every present lead)."""
+    if spec is None:
+        return None
+    from lvcg_cli.signals.leads import parse_leads, visible_mask
+
+    return visible_mask(parse_leads(spec))
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("embed")
-    def _placeholder() -> None:
-        """Not yet available."""
-        raise typer.Exit(1)
+    @app.command("embed", context_settings=OVERRIDABLE)
+    def embed(
+        ctx: typer.Context,
+        inputs: list[str] = typer.Argument(
+            None,
+            help="Record files (.hea, .mat), folders (searched recursively) or globs.",
+            show_default=False,
+        ),
+        output: Path = typer.Option(
+            None,
+            "--output",
+            "-o",
+            help="Write to FILE: .npy, .npz (with record ids) or .parquet.",
+            show_default=False,
+        ),
+        data: str = typer.Option(
+            None,
+            "--data",
+            help="Embed a prepared data set (name or folder) instead of files.",
+            show_default=False,
+        ),
+        split: str = typer.Option(
+            None, "--split", help="With --data: only this split (train, val or test).", show_default=False
+        ),
+        visible: str = VisibleOption,
+        batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
+        workers: int = typer.Option(0, "--workers", help="Reader threads (0: up to 4, one per core)."),
+        checkpoint: Path = CheckpointOption,
+        device: str = DeviceOption,
+        force: bool = typer.Option(
+            False, "--force", "-f", help="Write binary .npy to stdout even if it is a terminal."
+        ),
+        quiet: bool = QuietOption,
+        preset: str = PresetOption,
+        config: list[Path] = ConfigOption,
+    ) -> None:
+        """Embed records with a pretrained model: one vector per record.
+
+        Writes a .npy array to stdout ((D,) for one record file, (N, D) for several, in input
+        order), or to -o FILE (.npy, .npz or .parquet; .npz and .parquet keep the record ids).
+        Records longer than the model window are embedded window by window and averaged;
+        unreadable records are skipped with a warning (exit code 2 only if none could be read).
+
+        Examples:
+
+            lvcg embed 00001_hr.hea > emb.npy
+
+            lvcg embed records/ "more/*.hea" -o emb.npz --visible I,II,V2
+
+            lvcg embed --data ptbxl --split test -o ptbxl_test.parquet
+        """
+        from lvcg_cli.downstream.embed import check_output_suffix
+
+        console.set_quiet(quiet)
+        inputs, extra = split_dotted(inputs)
+        if output is not None:
+            check_output_suffix(output)
+        elif console.stdout_is_terminal() and not force:
+            raise LvcgError(
+                "refusing to write binary .npy data to a terminal; redirect it (> out.npy), use -o FILE, or -f to force"
+            )
+        if not inputs and data is None:
+            raise LvcgError("nothing to embed: give record files, folders or globs, or --data NAME")
+        if inputs and data is not None:
+            raise LvcgError("give either record files or --data NAME, not both")
+        ctx.args[:0] = extra
+        settings = settings_from(ctx, preset=preset, config=config, explicit={"engine.device": device})
+        mask = visible_from(visible)
+
+        from lvcg_cli.downstream.embed import Embedder, expand_inputs, npy_bytes, save_embeddings
+        from lvcg_cli.engine.checkpoint import load_model
+        from lvcg_cli.engine.device import describe, select_device
+
+        started = time.perf_counter()
+        torch_device = select_device(settings.engine.device)
+        paths, missing = ([], []) if data is not None else expand_inputs(inputs)
+        for path, problem in missing:
+            console.warn(f"skipping {path}: {problem}")
+        if data is None and not paths:
+            if len(missing) == 1:
+                raise RecordError(*missing[0])
+            raise LvcgError(f"no record could be embedded ({len(missing)} input(s) not found)")
+        model, ckpt_settings = load_model(checkpoint, torch_device)
+        console.info(
+            f"model {ckpt_settings.model.name} ({model.embedding_dim}-d) on {describe(torch_device)}"
+        )
+        embedder = Embedder(
+            model,
+            ckpt_settings.data,
+            ckpt_settings.model,
+            device=torch_device,
+            visible=mask,
+            batch_size=batch_size,
+            workers=workers or None,
+        )
+        if data is not None:
+            ids, vectors = _embed_prepared(
+                embedder, data, split, settings.model_copy(update={"data": ckpt_settings.data})
+            )
+            skipped: list = []
+        else:
+            with progress_bar() as bar:
+                task = bar.add_task("embedding", total=len(paths))
+
+                def tick(item) -> None:
+                    bar.advance(task)
+                    if item.warning:
+                        console.warn(item.warning)
+                    if item.error is not None and len(paths) > 1:  # alone, it becomes the error itself
+                        console.warn(f"skipping {item.error.path}: {item.error.problem}")
+
+                result = embedder.embed_paths(paths, on_record=tick)
+            ids, vectors, skipped = result.ids, result.embeddings, result.skipped + missing
+        if len(ids) == 0:
+            if len(skipped) == 1:
+                raise RecordError(*skipped[0])
+            raise LvcgError(f"no record could be embedded ({len(skipped)} skipped)")
+        squeeze = data is None and len(inputs) == 1 and Path(inputs[0]).is_file() and len(ids) == 1
+        if output is not None:
+            save_embeddings(output, ids, vectors, squeeze=squeeze)
+        else:
+            array = vectors[0] if squeeze else vectors
+            sys.stdout.buffer.write(npy_bytes(array))
+            sys.stdout.buffer.flush()
+        elapsed = time.perf_counter() - started
+        where = f" to {output}" if output is not None else ""
+        console.info(
+            f"embedded {len(ids)} record(s) -> {vectors.shape[1]}-d{where} in {elapsed:.1f} s "
+            f"({len(ids) / max(elapsed, 1e-9):.0f} records/s)"
+            + (f"; skipped {len(skipped)}" if skipped else "")
+        )
+
+
+def _embed_prepared(embedder, name: str, split: str | None, settings) -> tuple[list[str], np.ndarray]:
+    """Every record (or one split) of a prepared data set."""
+    from lvcg_cli.downstream.probe import ProbeData, open_probe_data
+
+    data: ProbeData = open_probe_data(name, settings)
+    rows = np.arange(len(data))
+    if split is not None:
+        if split not in {"train", "val", "test"}:
+            raise LvcgError(f"--split: must be train, val or test (got {split!r})")
+        rows = np.concatenate(
+            [c.split_indices(split) + off for c, off in zip(data.caches, data.offsets, strict=False)]
+        )
+        if rows.size == 0:
+            raise LvcgError(f"{name}: no records in split {split!r}")
+    ids = np.concatenate([c.manifest["id"].to_numpy(dtype=str) for c in data.caches])
+    present = data.present()
+    out = np.zeros((rows.size, embedder.dim), np.float32)
+    chunk = 512
+    with progress_bar() as bar:
+        task = bar.add_task(f"embedding {name}", total=rows.size)
+        for lo in range(0, rows.size, chunk):
+            part = rows[lo : lo + chunk]
+            windows = np.concatenate([data.windows(int(i), int(i) + 1) for i in part])
+            out[lo : lo + part.size] = embedder.embed_windows(windows, present[part])
+            bar.advance(task, part.size)
+    return ids[rows].tolist(), out

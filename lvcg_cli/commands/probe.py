@@ -1,12 +1,228 @@
-"""Placeholder: filled in by its issue."""
+"""``lvcg probe``: linear probes on frozen embeddings (the published protocol), with baselines."""
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+
 import typer
+
+from lvcg_cli import console
+from lvcg_cli.commands._common import (
+    OVERRIDABLE,
+    ConfigOption,
+    DeviceOption,
+    JsonOption,
+    PresetOption,
+    QuietOption,
+    settings_from,
+)
+from lvcg_cli.commands.embed import CheckpointOption, progress_bar
+from lvcg_cli.errors import LvcgError
+
+CSV_NAME = "probing_results.csv"
+
+
+def _fmt(value) -> str:
+    return (
+        "-"
+        if value is None or not isinstance(value, int | float) or not math.isfinite(value)
+        else f"{value:.3f}"
+    )
+
+
+def _run_dir(settings, out: Path | None) -> Path:
+    if out is not None:
+        return out
+    if settings.run.out is not None:
+        return Path(settings.run.out)
+    stamp = settings.run.run_id or _dt.datetime.now().strftime("probe-%Y%m%d-%H%M%S")
+    return Path(settings.run.runs_dir) / stamp
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("probe")
-    def _placeholder() -> None:
-        """Not yet available."""
-        raise typer.Exit(1)
+    @app.command("probe", context_settings=OVERRIDABLE)
+    def probe(
+        ctx: typer.Context,
+        dataset: str = typer.Option(
+            None,
+            "--dataset",
+            help="Data set: sim (default), ptbxl, cpsc2018, chapman, ai-readi, ludb.",
+            show_default=False,
+        ),
+        task: str = typer.Option(
+            None,
+            "--task",
+            help="Task (ptbxl: super, sub, form, rhythm; ludb: rhythm, axis, hypertrophy).",
+            show_default=False,
+        ),
+        ratio: float = typer.Option(
+            None,
+            "--ratio",
+            help="Fraction of the training split with labels (default 1.0).",
+            show_default=False,
+        ),
+        seed: list[int] = typer.Option(
+            None, "--seed", help="Seed of the label subset; repeat for mean +/- std.", show_default=False
+        ),
+        model: str = typer.Option(
+            None, "--model", help="lvcg (default), random-init or features.", show_default=False
+        ),
+        baselines: bool = typer.Option(
+            False, "--baselines", help="Also probe random-init and features (same table)."
+        ),
+        run_all: bool = typer.Option(
+            False, "--all", help="The paper's table; data sets not prepared are listed as skipped."
+        ),
+        checkpoint: Path = CheckpointOption,
+        out: Path = typer.Option(
+            None, "--out", help="Run folder (default: runs/probe-<timestamp>).", show_default=False
+        ),
+        csv: Path = typer.Option(
+            None,
+            "--csv",
+            help=f"Append rows to this CSV (default: <run folder>/{CSV_NAME}).",
+            show_default=False,
+        ),
+        device: str = DeviceOption,
+        as_json: bool = JsonOption,
+        quiet: bool = QuietOption,
+        preset: str = PresetOption,
+        config: list[Path] = ConfigOption,
+    ) -> None:
+        """Linear probe of frozen embeddings: logistic regression on a labelled fraction of train.
+
+        C is chosen on validation macro AUROC; test macro AUROC, macro AUPRC and macro F1 (thresholds
+        tuned on validation) are reported and appended to a CSV. Embeddings are cached per checkpoint
+        and data set.
+
+        Examples:
+
+            lvcg probe                                  # the built-in simulated set, works anywhere
+
+            lvcg probe --dataset ptbxl --ratio 0.1
+
+            lvcg probe --dataset ptbxl --task super --ratio 0.1 --seed 1 --seed 2 --seed 3 --baselines
+
+            lvcg probe --all --baselines --checkpoint runs/x/final.pt --json
+        """
+        from lvcg_cli.downstream.probe import MODELS, PROBE_TABLE, ProbeEntry, ProbeRunner
+
+        console.set_quiet(quiet)
+        explicit = {
+            "probe.dataset": dataset,
+            "probe.task": task,
+            "probe.ratio": ratio,
+            "probe.model": model,
+            "engine.device": device,
+        }
+        if seed:
+            explicit["probe.seeds"] = ",".join(str(s) for s in seed)
+        settings = settings_from(ctx, preset=preset, config=config, explicit=explicit)
+        probe_settings = settings.probe
+        if run_all and (dataset is not None or task is not None):
+            raise LvcgError("--all runs the whole table; leave out --dataset and --task")
+        models = [probe_settings.model]
+        if baselines:
+            models += [m for m in MODELS if m not in models]
+        if run_all:
+            entries = list(PROBE_TABLE)
+        else:
+            task_name = probe_settings.task
+            if probe_settings.dataset == "ptbxl" and task_name == "default":
+                task_name = "super"
+            classes = next(
+                (
+                    e.classes
+                    for e in PROBE_TABLE
+                    if e.dataset == probe_settings.dataset and e.task == task_name
+                ),
+                None,
+            )
+            entries = [ProbeEntry(probe_settings.dataset, task_name, classes)]
+
+        from lvcg_cli.engine.device import select_device
+
+        torch_device = str(select_device(settings.engine.device))
+        run_dir = _run_dir(settings, out)
+        csv_path = csv if csv is not None else run_dir / CSV_NAME
+        with progress_bar() as bar:
+            tasks: dict[str, int] = {}
+
+            def on_progress(label: str, n: int, total: int) -> None:
+                if label not in tasks:
+                    tasks[label] = bar.add_task(f"embedding {label}", total=total)
+                bar.advance(tasks[label], n)
+
+            runner = ProbeRunner(
+                settings,
+                checkpoint=checkpoint,
+                device=torch_device,
+                csv_path=csv_path,
+                on_progress=on_progress,
+                on_info=console.info,
+            )
+            report = runner.run(
+                entries, models, ratio=probe_settings.ratio, seeds=probe_settings.seeds, strict=not run_all
+            )
+        if report.rows:
+            from lvcg_cli.atomic import write_text_atomic
+
+            write_text_atomic(run_dir / "config.yaml", settings.to_yaml())
+            console.info(f"results appended to {csv_path}")
+        for skip in report.skipped:
+            console.warn(f"skipped {skip['dataset']}/{skip['task']}: {skip['reason']}")
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "rows": report.rows,
+                        "summaries": report.summaries,
+                        "skipped": report.skipped,
+                        "csv": str(csv_path),
+                    },
+                    indent=2,
+                    default=lambda v: None,
+                )
+            )
+        _print_table(report, probe_settings.ratio)
+        if not report.rows and not report.skipped:
+            raise LvcgError("nothing was probed")
+
+
+def _print_table(report, ratio: float) -> None:
+    """The rich table (on stderr, so that --json stays machine-readable on stdout)."""
+    from rich.table import Table
+
+    if not report.summaries and not report.skipped:
+        return
+    table = Table(title=f"linear probe, {ratio:g} of the training labels (test split)", title_justify="left")
+    for column in ("data set", "task", "model", "seeds", "n_train", "macro AUROC", "macro AUPRC", "macro F1"):
+        table.add_column(column, justify="left" if column in {"data set", "task", "model"} else "right")
+    for s in report.summaries:
+        n_train = [
+            r["n_train"]
+            for r in report.rows
+            if (r["dataset"], r["task"], r["model"]) == (s["dataset"], s["task"], s["model"])
+        ]
+        spread = s["n_seeds"] > 1
+
+        def cell(metric: str, s=s, spread=spread) -> str:
+            mean = _fmt(s[f"{metric}_mean"])
+            return f"{mean} ± {_fmt(s[f'{metric}_std'])}" if spread else mean
+
+        table.add_row(
+            s["dataset"],
+            s["task"],
+            s["model"],
+            str(s["n_seeds"]),
+            str(n_train[0] if n_train else "-"),
+            cell("macro_auroc"),
+            cell("macro_auprc"),
+            cell("macro_f1"),
+        )
+    for skip in report.skipped:
+        table.add_row(skip["dataset"], skip["task"], skip["model"], "-", "-", "skipped", "", "")
+    console.err_console.print(table)

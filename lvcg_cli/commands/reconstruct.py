@@ -1,12 +1,332 @@
-"""Placeholder: filled in by its issue."""
+"""``lvcg reconstruct``: all 12 leads from a few, with the model or the physics/linear baselines."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
+import numpy as np
 import typer
+
+from lvcg_cli import console
+from lvcg_cli.commands._common import (
+    OVERRIDABLE,
+    ConfigOption,
+    DeviceOption,
+    JsonOption,
+    PresetOption,
+    QuietOption,
+    settings_from,
+)
+from lvcg_cli.commands.embed import CheckpointOption, progress_bar, split_dotted, visible_from
+from lvcg_cli.errors import LvcgError, RecordError
+
+REPORT_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _record_table(rec) -> object:
+    from rich.table import Table
+
+    table = Table(title=f"{rec.id}: {rec.method} from {', '.join(_names(rec.visible))}", title_justify="left")
+    for column in ("lead", "r", "RMSE (mV)", ""):
+        table.add_column(column, justify="right" if column in {"r", "RMSE (mV)"} else "left")
+    for name, (r, e) in rec.scores.items():
+        from lvcg_cli.signals.leads import CANONICAL_LEADS
+
+        note = "derived" if rec.derived[CANONICAL_LEADS.index(name)] else ""
+        table.add_row(name, _fmt(r), _fmt(e, 4), note)
+    hidden = [v for k, v in rec.scores.items() if not rec.derived[_index(k)]]
+    if hidden:
+        table.add_row(
+            "mean",
+            _fmt(float(np.nanmean([v[0] for v in hidden]))),
+            _fmt(float(np.nanmean([v[1] for v in hidden])), 4),
+            "(not derived)",
+        )
+    return table
+
+
+def _index(name: str) -> int:
+    from lvcg_cli.signals.leads import CANONICAL_LEADS
+
+    return CANONICAL_LEADS.index(name)
+
+
+def _names(mask) -> list[str]:
+    from lvcg_cli.signals.leads import lead_names
+
+    return lead_names(mask)
+
+
+def _record_json(rec) -> dict:
+    return {
+        "id": rec.id,
+        "path": rec.path,
+        "method": rec.method,
+        "fs": rec.fs,
+        "n_samples": int(rec.signal.shape[-1]),
+        "visible": _names(rec.visible),
+        "derived": _names(rec.derived),
+        "warnings": rec.warnings,
+        "leads": {k: {"r": _num(v[0]), "rmse_mv": _num(v[1])} for k, v in rec.scores.items()},
+    }
+
+
+def _num(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("reconstruct")
-    def _placeholder() -> None:
-        """Not yet available."""
-        raise typer.Exit(1)
+    @app.command("reconstruct", context_settings=OVERRIDABLE)
+    def reconstruct(
+        ctx: typer.Context,
+        inputs: list[str] = typer.Argument(
+            None, help="Record files (.hea, .mat), folders or globs.", show_default=False
+        ),
+        visible: str = typer.Option(
+            None,
+            "--visible",
+            help="Leads given to the method, e.g. I,II,V2 (default: every lead the record has).",
+            show_default=False,
+        ),
+        output: Path = typer.Option(
+            None,
+            "--output",
+            "-o",
+            help="Write the 12 leads: .npy, .csv or .hea (one record), .npz (any number, keyed by id).",
+            show_default=False,
+        ),
+        plot: Path = typer.Option(
+            None, "--plot", help="12-lead ECG-paper figure (PNG/PDF/SVG), one record.", show_default=False
+        ),
+        vcg_plot: Path = typer.Option(
+            None, "--vcg-plot", help="Latent 3-D VCG loop figure, one record.", show_default=False
+        ),
+        method: str = typer.Option(
+            "lvcg", "--method", help="lvcg (the model), physics (lift/project) or linear (regression)."
+        ),
+        geometry: str = typer.Option(
+            "dower", "--geometry", help="Lead field of the physics method: dower or ideal."
+        ),
+        data: str = typer.Option(
+            None, "--data", help="Score a prepared data set split instead of files.", show_default=False
+        ),
+        report: bool = typer.Option(False, "--report", help="With --data: model and baselines side by side."),
+        split: str = typer.Option("test", "--split", help="With --data: the split to score."),
+        checkpoint: Path = CheckpointOption,
+        device: str = DeviceOption,
+        batch_size: int = typer.Option(32, "--batch-size", help="Windows per model call."),
+        as_json: bool = JsonOption,
+        quiet: bool = QuietOption,
+        preset: str = PresetOption,
+        config: list[Path] = ConfigOption,
+    ) -> None:
+        """Reconstruct all 12 leads from the visible ones, at the record's own rate and length.
+
+        Visible leads are passed through unchanged; hidden leads are the method's estimate
+        (the model's is band-limited to its 0.67-40 Hz input band). When the record has the
+        hidden leads, Pearson r and RMSE per lead are printed: both the reference and the
+        reconstruction are band-passed with the model's filter first.
+
+        Examples:
+
+            lvcg reconstruct 00001_hr.hea --visible I,II,V2 -o full.npy --plot full.png
+
+            lvcg reconstruct records/ --visible I --method linear -o all.npz --json
+
+            lvcg reconstruct --data ptbxl --visible I,II,V2 --report --split test
+        """
+        from lvcg_cli.downstream.reconstruct import METHODS, RECON_FORMATS
+
+        console.set_quiet(quiet)
+        inputs, extra = split_dotted(inputs)
+        ctx.args[:0] = extra
+        if method not in METHODS:
+            raise LvcgError(f"--method: must be one of {', '.join(METHODS)} (got {method!r})")
+        if geometry not in ("dower", "ideal"):
+            raise LvcgError(f"--geometry: must be dower or ideal (got {geometry!r})")
+        if output is not None and output.suffix.lower() not in RECON_FORMATS:
+            raise LvcgError(
+                f"{output}: unknown output format {output.suffix or '(none)'!r}; use {', '.join(RECON_FORMATS)}"
+            )
+        for figure in (plot, vcg_plot):
+            if figure is not None:
+                from lvcg_cli.plots import require_matplotlib
+
+                require_matplotlib()
+        settings = settings_from(ctx, preset=preset, config=config, explicit={"engine.device": device})
+        mask = visible_from(visible)
+        if data is not None:
+            if inputs:
+                raise LvcgError("give either record files or --data NAME, not both")
+            if mask is None:
+                raise LvcgError("--data needs --visible (which leads the methods may see)")
+            _report(settings, data, split, mask, method, report, geometry, checkpoint, batch_size, as_json)
+            return
+        if not inputs:
+            raise LvcgError("nothing to reconstruct: give record files, folders or globs, or --data NAME")
+        _records(
+            settings, inputs, mask, method, geometry, checkpoint, batch_size, output, plot, vcg_plot, as_json
+        )
+
+
+def _reconstructor(settings, method: str, geometry: str, checkpoint, batch_size: int):
+    """The Reconstructor for a method; the model (and its preprocessing) only for 'lvcg'."""
+    from lvcg_cli.downstream.reconstruct import Reconstructor
+    from lvcg_cli.engine.device import select_device
+
+    device = select_device(settings.engine.device)
+    if method != "lvcg":
+        return Reconstructor(
+            method, settings.data, geometry=geometry, eps=settings.model.lift_eps, batch_size=batch_size
+        )
+    from lvcg_cli.engine.checkpoint import load_model
+
+    model, ckpt = load_model(checkpoint, device)
+    return Reconstructor(
+        "lvcg", ckpt.data, model=model, model_settings=ckpt.model, device=device, batch_size=batch_size
+    )
+
+
+def _records(
+    settings, inputs, mask, method, geometry, checkpoint, batch_size, output, plot, vcg_plot, as_json
+) -> None:
+    from lvcg_cli.downstream.embed import expand_inputs
+    from lvcg_cli.downstream.reconstruct import save_reconstructions
+    from lvcg_cli.signals.io import read_record
+
+    paths, missing = expand_inputs(inputs)
+    for path, problem in missing:
+        console.warn(f"skipping {path}: {problem}")
+    several = len(paths) + len(missing) > 1 or any(Path(i).is_dir() or "*" in i for i in inputs)
+    if not paths:
+        if len(missing) == 1:
+            raise RecordError(*missing[0])
+        raise LvcgError(f"no record to reconstruct ({len(missing)} input(s) not found)")
+    if (plot is not None or vcg_plot is not None) and len(paths) > 1:
+        raise LvcgError("--plot and --vcg-plot take one record (got several)")
+    if output is not None and output.suffix.lower() != ".npz" and len(paths) > 1:
+        raise LvcgError(f"{output}: several records need -o out.npz")
+    engine = _reconstructor(settings, method, geometry, checkpoint, batch_size)
+    results, skipped = [], list(missing)
+    for path in paths:
+        try:
+            rec = engine.reconstruct(read_record(path), mask)
+        except RecordError as exc:
+            if not several:
+                raise
+            console.warn(f"skipping {exc.path}: {exc.problem}")
+            skipped.append((exc.path, exc.problem))
+            continue
+        for message in rec.warnings:
+            console.warn(message)
+        results.append(rec)
+    if not results:
+        raise LvcgError(f"no record could be reconstructed ({len(skipped)} skipped)")
+    if output is not None:
+        written = save_reconstructions(output, results)
+        console.info(f"wrote {', '.join(str(p) for p in written)}")
+    if plot is not None:
+        from lvcg_cli.plots import plot_reconstruction
+
+        plot_reconstruction(results[0], plot, band=tuple(engine.data.bandpass))
+        console.info(f"wrote {plot}")
+    if vcg_plot is not None:
+        from lvcg_cli.plots import plot_vcg
+
+        rec = results[0]
+        if rec.vcg is None:
+            raise LvcgError("--vcg-plot needs a 3-D field: use --method lvcg or physics")
+        label = "latent VCG (model)" if rec.method == "lvcg" else f"lifted VCG ({geometry} lead field)"
+        plot_vcg(rec.vcg, rec.vcg_fs, vcg_plot, title=f"{rec.id}: {label}")
+        console.info(f"wrote {vcg_plot}")
+    if as_json:
+        payload = [_record_json(r) for r in results]
+        typer.echo(json.dumps(payload[0] if len(payload) == 1 and not several else payload, indent=2))
+        return
+    for rec in results:
+        if rec.scores:
+            console.out_console.print(_record_table(rec))
+        else:
+            console.info(f"{rec.id}: no hidden lead to score against (the record lacks them)")
+
+
+def _report(settings, name, split, mask, method, report, geometry, checkpoint, batch_size, as_json) -> None:
+    """Scores over a prepared split: the chosen method, or with --report the model and every baseline."""
+    from lvcg_cli.downstream.probe import open_probe_data
+    from lvcg_cli.downstream.reconstruct import Reconstructor, evaluate_windows
+
+    engines: dict[str, Reconstructor] = {}
+    if report or method == "lvcg":
+        try:
+            engines["lvcg"] = _reconstructor(settings, "lvcg", geometry, checkpoint, batch_size)
+        except LvcgError as exc:
+            if not report:
+                raise
+            console.warn(f"model skipped: {exc}")
+    data_settings = engines["lvcg"].data if "lvcg" in engines else settings.data
+    if report or method == "physics":
+        for geo in ("ideal", "dower") if report else (geometry,):
+            engines[f"physics-{geo}"] = Reconstructor(
+                "physics", data_settings, geometry=geo, eps=settings.model.lift_eps
+            )
+    if report or method == "linear":
+        engines["linear"] = Reconstructor("linear", data_settings)
+    data = open_probe_data(name, settings.model_copy(update={"data": data_settings}))
+    rows = np.concatenate(
+        [c.split_indices(split) + off for c, off in zip(data.caches, data.offsets, strict=False)]
+    )
+    if rows.size == 0:
+        raise LvcgError(f"{name}: no records in split {split!r}")
+    signals = np.concatenate([data.windows(int(i), int(i) + 1) for i in rows])
+    present = data.present()[rows]
+    with progress_bar() as bar:
+        task = bar.add_task(f"scoring {name}/{split}", total=rows.size)
+        scores = evaluate_windows(
+            signals, present, mask, engines, data_settings, progress=lambda n: bar.advance(task, n)
+        )
+    hidden_independent = [n for n in REPORT_LEADS if not mask[_index(n)]]
+    payload = {
+        "dataset": name,
+        "split": split,
+        "n_records": int(rows.size),
+        "visible": _names(mask),
+        "scored_leads": hidden_independent,
+        "reference": "hidden leads of the prepared windows, both sides band-passed with the model filter",
+        "methods": {
+            key: {"overall": s.overall(hidden_independent), "per_lead": s.per_lead()}
+            for key, s in scores.items()
+        },
+    }
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, default=_num))
+        return
+    from rich.table import Table
+
+    table = Table(
+        title=f"{name}/{split}: {rows.size} records, visible {', '.join(_names(mask))} "
+        "(mean r / RMSE mV per hidden independent lead)",
+        title_justify="left",
+    )
+    table.add_column("lead")
+    for key in scores:
+        table.add_column(key, justify="right")
+    per = {key: s.per_lead() for key, s in scores.items()}
+    for lead in hidden_independent:
+        cells = [
+            f"{_fmt(per[k][lead]['r_mean'])} / {_fmt(per[k][lead]['rmse_mean'], 3)}"
+            if lead in per[k]
+            else "-"
+            for k in scores
+        ]
+        table.add_row(lead, *cells)
+    overall = {k: s.overall(hidden_independent) for k, s in scores.items()}
+    table.add_row(
+        "mean", *[f"{_fmt(overall[k]['r_mean'])} / {_fmt(overall[k]['rmse_mean'], 3)}" for k in scores]
+    )
+    console.out_console.print(table)

@@ -1,0 +1,652 @@
+"""Linear probing of frozen embeddings, as published (PTB-XL benchmark, ST-MEM, MERL/MELP).
+
+Protocol, for one data set, task, embedding model, label ratio and seed:
+
+1. **Frozen embeddings** of every record of the prepared data set, computed once per
+   (model, data set) and cached under ``<cache>/embeddings/`` (written atomically). The model is
+   the checkpoint (``lvcg``), the same architecture freshly initialised with the seed
+   (``random-init``: a linear probe on random convolutional features is known to be strong on
+   PTB-XL), or the handcrafted features of :mod:`lvcg_cli.downstream.features` (``features``).
+2. **Label subset**: a seeded permutation of the training split; the first ``ceil(ratio * N)``
+   records are labelled. Where the training split has positives (negatives) of a class but the
+   subset has none, the first such record in permutation order is added, so the subset can be
+   up to 2 x C records larger than ``ceil(ratio * N)`` at very small ratios (``n_train`` reports
+   the real size). Not stratified otherwise. The same seed gives the same subset.
+3. **Probe**: features standardised on the labelled subset, one L2 logistic regression per class
+   (one-vs-rest, ``lbfgs``), the inverse strength ``C`` chosen from ``probe.c_grid`` by macro
+   AUROC on the validation split (one ``C`` for all classes). A data set without a validation
+   split gets a fixed 20 % of its training split (the same for every seed) as validation.
+4. **Scores on the test split**: macro AUROC (the headline number), per-class AUROC, macro AUPRC,
+   and macro F1 at per-class thresholds that maximise F1 on validation. Classes without
+   positives or negatives in test are left out of the macro scores and listed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lvcg_cli.downstream.metrics import classification_scores, per_class_auroc, tune_thresholds
+from lvcg_cli.errors import LvcgError
+
+if TYPE_CHECKING:
+    from lvcg_cli.datasets.cache import PackedCache
+    from lvcg_cli.settings import Settings
+
+MODELS: tuple[str, ...] = ("lvcg", "random-init", "features")
+VAL_FALLBACK_FRACTION = 0.2
+EMBED_CACHE_VERSION = "1"
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "timestamp",
+    "checkpoint",
+    "checkpoint_sha256",
+    "dataset",
+    "task",
+    "model",
+    "ratio",
+    "seed",
+    "n_train",
+    "n_val",
+    "n_test",
+    "n_classes",
+    "best_c",
+    "val_macro_auroc",
+    "macro_auroc",
+    "macro_auprc",
+    "macro_f1",
+    "per_class_auroc",
+    "excluded_classes",
+    "embedding_dim",
+    "lvcg_version",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# the paper's table
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProbeEntry:
+    """One row group of the probing table: a data set, a task and (optionally) a class subset."""
+
+    dataset: str
+    task: str
+    classes: tuple[str, ...] | None = None
+
+
+PROBE_TABLE: tuple[ProbeEntry, ...] = (
+    ProbeEntry("ptbxl", "super"),
+    ProbeEntry("ptbxl", "sub"),
+    ProbeEntry("ptbxl", "form"),
+    ProbeEntry("ptbxl", "rhythm"),
+    ProbeEntry("cpsc2018", "default"),
+    ProbeEntry("chapman", "default", ("SR", "AFIB", "1AVB", "RBBB")),
+    ProbeEntry("ai-readi", "cardio_relevant"),
+    ProbeEntry("ludb", "rhythm"),
+    ProbeEntry("ludb", "axis"),
+    ProbeEntry("ludb", "hypertrophy"),
+    ProbeEntry("sim", "default"),
+)
+"""What ``lvcg probe --all`` runs: the LVCG paper's table, LUDB, and the built-in simulated set."""
+
+PREPARE_HINTS: dict[str, str] = {
+    "ptbxl": "lvcg prepare-data ptbxl --root /path/to/ptb-xl-1.0.3",
+    "cpsc2018": "lvcg prepare-data cpsc2018 --root /path/to/cpsc2018",
+    "chapman": "lvcg prepare-data chapman --root /path/to/chapman-shaoxing-ningbo",
+    "ai-readi": "lvcg prepare-data ai-readi --root /path/to/ai-readi",
+    "ludb": "lvcg prepare-data ludb --root /path/to/ludb-1.0.1",
+}
+
+TASK_ALIASES: dict[str, tuple[str, ...]] = {
+    "super": ("super", "super_class", "superdiagnostic"),
+    "sub": ("sub", "sub_class", "subdiagnostic"),
+    "form": ("form",),
+    "rhythm": ("rhythm",),
+}
+
+
+class ProbeSkipped(LvcgError):
+    """A data set or task that cannot be probed here (not prepared, no such task, no test split)."""
+
+
+def prepare_hint(dataset: str) -> str:
+    return PREPARE_HINTS.get(dataset, f"lvcg prepare-data {dataset} --root PATH")
+
+
+# --------------------------------------------------------------------------------------------
+# data: one or more caches (shards) seen as one table
+# --------------------------------------------------------------------------------------------
+class ProbeData:
+    """A prepared data set (all its shards) as one indexable table of windows, labels and splits."""
+
+    def __init__(self, name: str, caches: Sequence[PackedCache]):
+        if not caches:
+            raise ProbeSkipped(f"{name}: no prepared records")
+        self.name = name
+        self.caches = list(caches)
+        self.offsets = np.cumsum([0] + [len(c) for c in self.caches])
+        self.fs = float(self.caches[0].fs)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def tasks(self) -> dict[str, list[str]]:
+        return self.caches[0].tasks
+
+    def resolve_task(self, task: str) -> str:
+        """The cache's own name for ``task`` (``super`` may be stored as ``super_class``)."""
+        tasks = self.tasks
+        if task == "default":
+            return self.caches[0].resolve_task("default") if tasks else task
+        for candidate in TASK_ALIASES.get(task, (task,)):
+            if candidate in tasks:
+                return candidate
+        known = ", ".join(tasks) or "none (unlabelled data)"
+        raise ProbeSkipped(f"{self.name}: no task {task!r}; tasks: {known}")
+
+    def labels(self, task: str) -> tuple[list[str], np.ndarray]:
+        parts = [cache.labels(task) for cache in self.caches]
+        return parts[0][0], np.concatenate([p[1] for p in parts])
+
+    def split(self, split: str, task: str) -> np.ndarray:
+        return np.concatenate(
+            [
+                cache.split_indices(split, task) + off
+                for cache, off in zip(self.caches, self.offsets, strict=False)
+            ]
+        )
+
+    def present(self) -> np.ndarray:
+        return np.concatenate([cache.present() for cache in self.caches])
+
+    def windows(self, lo: int, hi: int) -> np.ndarray:
+        """Rows ``[lo, hi)`` as float32 (B, 12, n) mV (possibly spanning shards)."""
+        parts = []
+        for cache, off in zip(self.caches, self.offsets, strict=False):
+            a, b = max(lo, off), min(hi, off + len(cache))
+            if a < b:
+                parts.append(np.asarray(cache.signals[a - off : b - off], dtype=np.float32))
+        return np.concatenate(parts)
+
+    def key(self) -> str:
+        """Identity of the prepared content: each shard's path and meta.json."""
+        digest = hashlib.sha256()
+        for cache in self.caches:
+            digest.update(str(Path(cache.path).resolve()).encode())
+            digest.update(json.dumps(cache.meta, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:16]
+
+
+def open_probe_data(dataset: str, settings: Settings) -> ProbeData:
+    """Open a prepared data set by name or path; :class:`ProbeSkipped` with the prepare command if absent."""
+    from lvcg_cli.datasets.cache import open_datasets
+
+    try:
+        caches = open_datasets([dataset], settings)
+    except LvcgError as exc:
+        text = str(exc)
+        if "not prepared" in text or "no such prepared" in text:
+            raise ProbeSkipped(f"{dataset}: not prepared yet (run `{prepare_hint(dataset)}`)") from None
+        raise
+    return ProbeData(dataset, caches)
+
+
+# --------------------------------------------------------------------------------------------
+# embeddings
+# --------------------------------------------------------------------------------------------
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class EmbeddingModel:
+    """What turns windows into features: a (possibly random-init) LVCG, or the handcrafted features."""
+
+    kind: str
+    key: str  # identity for the embedding cache
+    checkpoint: str  # what the results CSV says
+    checkpoint_sha256: str
+    settings: Settings
+    model: Any = None  # LVCG for lvcg / random-init
+
+    def embed(
+        self,
+        data: ProbeData,
+        device: str = "cpu",
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """(N, D) features of every record of ``data``, in chunks."""
+        from lvcg_cli.downstream.embed import Embedder
+        from lvcg_cli.downstream.features import handcrafted_features
+
+        present = data.present()
+        chunk = 512
+        parts = []
+        embedder = None
+        if self.kind != "features":
+            embedder = Embedder(
+                self.model, self.settings.data, self.settings.model, device=device, batch_size=batch_size
+            )
+        for lo in range(0, len(data), chunk):
+            hi = min(lo + chunk, len(data))
+            windows = data.windows(lo, hi)
+            if embedder is None:
+                parts.append(handcrafted_features(windows, present[lo:hi], data.fs))
+            else:
+                parts.append(embedder.embed_windows(windows, present[lo:hi]))
+            if progress is not None:
+                progress(hi - lo)
+        return np.concatenate(parts).astype(np.float32)
+
+
+def embedding_model(
+    kind: str, checkpoint: str | Path | None, settings: Settings, seed: int, device: str = "cpu"
+) -> EmbeddingModel:
+    """Build the embedding model of a probe row.
+
+    ``random-init`` takes the architecture and preprocessing of the checkpoint (default: the
+    bundled weights; the resolved settings when there are none) and seeds the fresh weights with
+    ``seed``. ``features`` uses the resolved ``data`` settings' preprocessing.
+    """
+    import torch
+
+    from lvcg_cli.engine.checkpoint import (
+        bundled_weights_path,
+        checkpoint_settings,
+        load_checkpoint,
+        load_model,
+    )
+
+    if kind not in MODELS:
+        raise LvcgError(f"--model: must be one of {', '.join(MODELS)} (got {kind!r})")
+    ckpt_path = Path(checkpoint) if checkpoint is not None else bundled_weights_path()
+    shown = str(checkpoint) if checkpoint is not None else f"bundled:{ckpt_path.name}"
+    if kind == "features":
+        from lvcg_cli.downstream.features import FEATURES_VERSION
+
+        key = f"features-v{FEATURES_VERSION}"
+        return EmbeddingModel(kind, key, "features", "", settings)
+    if kind == "lvcg":
+        model, ckpt_settings = load_model(checkpoint, device)
+        sha = file_sha256(ckpt_path)
+        merged = settings.model_copy(update={"model": ckpt_settings.model, "data": ckpt_settings.data})
+        return EmbeddingModel(kind, f"lvcg-{sha[:16]}", shown, sha, merged, model)
+    # random-init: same architecture, fresh weights from the seed
+    from lvcg_cli.model.registry import build_model
+
+    arch = settings
+    sha = ""
+    if ckpt_path.is_file():
+        arch = checkpoint_settings(load_checkpoint(ckpt_path), ckpt_path)
+        sha = file_sha256(ckpt_path)
+    merged = settings.model_copy(update={"model": arch.model, "data": arch.data})
+    torch.manual_seed(int(seed))
+    model = build_model(merged.model, merged.data).to(device).eval()
+    spec = json.dumps(
+        {"model": merged.model.model_dump(mode="json"), "data": merged.data.model_dump(mode="json")},
+        sort_keys=True,
+    )
+    key = f"random-init-s{seed}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+    return EmbeddingModel(kind, key, shown if ckpt_path.is_file() else "random-init", sha, merged, model)
+
+
+def cached_embeddings(
+    emb: EmbeddingModel,
+    data: ProbeData,
+    cache_root: Path,
+    device: str = "cpu",
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, bool]:
+    """``(features (N, D), from_cache)``; computed once per (model, data set) and stored atomically."""
+    from lvcg_cli.atomic import atomic_path
+
+    target = (
+        cache_root
+        / "embeddings"
+        / data.name.replace("/", "_")
+        / f"{emb.key}-{data.key()}-v{EMBED_CACHE_VERSION}.npy"
+    )
+    if target.is_file():
+        try:
+            features = np.load(target, allow_pickle=False)
+            if features.ndim == 2 and features.shape[0] == len(data):
+                return features, True
+        except (OSError, ValueError):
+            pass  # damaged entry: recompute
+    features = emb.embed(data, device, batch_size, progress)
+    with atomic_path(target) as tmp:
+        np.save(tmp, features, allow_pickle=False)
+    return features, False
+
+
+# --------------------------------------------------------------------------------------------
+# the protocol
+# --------------------------------------------------------------------------------------------
+def label_subset(y_train: np.ndarray, ratio: float, seed: int) -> np.ndarray:
+    """Positions (into the training split) of the labelled subset; see step 2 of the module docs."""
+    n = y_train.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.random.default_rng(int(seed)).permutation(n)
+    k = min(n, max(1, math.ceil(ratio * n - 1e-9)))
+    chosen = list(order[:k])
+    taken = np.zeros(n, dtype=bool)
+    taken[chosen] = True
+    y = np.asarray(y_train).astype(bool)
+    for c in range(y.shape[1]):
+        for want in (True, False):
+            if (y[taken, c] == want).any() or not (y[:, c] == want).any():
+                continue
+            first = order[np.flatnonzero(y[order, c] == want)[0]]
+            taken[first] = True
+            chosen.append(first)
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def validation_fallback(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split a training split into (train, val) when the data set has no validation split (fixed draw)."""
+    order = np.random.default_rng(20240917).permutation(train.size)
+    n_val = max(1, int(round(VAL_FALLBACK_FRACTION * train.size)))
+    return np.sort(train[order[n_val:]]), np.sort(train[order[:n_val]])
+
+
+@dataclass
+class FittedProbe:
+    """Per-class logistic regressions on standardised features (constant scores for one-label classes)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (C, D)
+    intercept: np.ndarray  # (C,)
+    c: float
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, np.float64) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(z @ self.coef.T + self.intercept)))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, max_iter: int, seed: int) -> FittedProbe:
+    """Standardise on ``x``, then one L2 logistic regression per class (one-vs-rest)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale = np.where(scale > 1e-8, scale, 1.0)
+    z = (x - mean) / scale
+    n_classes = y.shape[1]
+    coef = np.zeros((n_classes, x.shape[1]))
+    intercept = np.zeros(n_classes)
+    for k in range(n_classes):  # one small model per class, as OneVsRestClassifier does
+        target = np.asarray(y[:, k], dtype=int)
+        rate = target.mean() if target.size else 0.5
+        if rate in (0.0, 1.0):
+            intercept[k] = 10.0 if rate == 1.0 else -10.0  # constant score; such a class is not scorable
+            continue
+        clf = LogisticRegression(C=float(c), max_iter=int(max_iter), random_state=int(seed))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(z, target)
+        coef[k] = clf.coef_[0]
+        intercept[k] = clf.intercept_[0]
+    return FittedProbe(mean, scale, coef, intercept, float(c))
+
+
+def select_probe(
+    x_train, y_train, x_val, y_val, c_grid: Sequence[float], max_iter: int, seed: int
+) -> tuple[FittedProbe, float]:
+    """The probe whose C has the best validation macro AUROC (first of equals), and that AUROC."""
+    best, best_score = None, -np.inf
+    for c in c_grid:
+        fitted = fit_logistic(x_train, y_train, c, max_iter, seed)
+        aurocs = per_class_auroc(y_val, fitted.scores(x_val))
+        score = float(np.nanmean(aurocs)) if np.isfinite(aurocs).any() else -np.inf
+        if best is None or score > best_score:
+            best, best_score = fitted, score
+    return best, best_score
+
+
+@dataclass
+class ProbeOutcome:
+    """One probe run (one seed): the CSV row and the per-class detail."""
+
+    row: dict[str, Any]
+    classes: list[str] = field(default_factory=list)
+
+
+def probe_once(
+    features: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    splits: dict[str, np.ndarray],
+    *,
+    ratio: float,
+    seed: int,
+    c_grid: Sequence[float],
+    max_iter: int,
+) -> dict[str, Any]:
+    """The protocol on precomputed features: subset, fit, select, score. Returns the metric fields."""
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    subset = train[label_subset(labels[train], ratio, seed)]
+    y = labels.astype(np.int8)
+    fitted, val_auroc = select_probe(
+        features[subset], y[subset], features[val], y[val], c_grid, max_iter, seed
+    )
+    thresholds = tune_thresholds(y[val], fitted.scores(features[val]))
+    scores = classification_scores(classes, y[test], fitted.scores(features[test]), thresholds)
+    return {
+        "n_train": int(subset.size),
+        "n_val": int(val.size),
+        "n_test": int(test.size),
+        "n_classes": len(classes),
+        "best_c": fitted.c,
+        "val_macro_auroc": _round(val_auroc),
+        "macro_auroc": _round(scores.macro_auroc),
+        "macro_auprc": _round(scores.macro_auprc),
+        "macro_f1": _round(scores.macro_f1),
+        "per_class_auroc": json.dumps(
+            {
+                name: (None if np.isnan(v) else round(float(v), 6))
+                for name, v in zip(classes, scores.auroc, strict=True)
+            }
+        ),
+        "excluded_classes": json.dumps(scores.excluded),
+        "subset": subset,
+    }
+
+
+def _round(value: float) -> float:
+    return float("nan") if value is None or not np.isfinite(value) else round(float(value), 6)
+
+
+def probe_splits(data: ProbeData, task: str) -> dict[str, np.ndarray]:
+    """train / val / test row indices of a task; a missing validation split is carved from train."""
+    train, val, test = (data.split(s, task) for s in ("train", "val", "test"))
+    if test.size == 0:
+        raise ProbeSkipped(f"{data.name}: task {task!r} has no test split")
+    if train.size < 2:
+        raise ProbeSkipped(f"{data.name}: task {task!r} has too few training records ({train.size})")
+    if val.size == 0:
+        train, val = validation_fallback(train)
+    return {"train": train, "val": val, "test": test}
+
+
+def select_classes(
+    classes: list[str], labels: np.ndarray, wanted: Sequence[str] | None
+) -> tuple[list[str], np.ndarray]:
+    """Restrict a task to some classes (the paper probes 4 of Chapman's); unknown names are skipped."""
+    if not wanted:
+        return classes, labels
+    keep = [i for i, name in enumerate(classes) if name in set(wanted)]
+    if not keep:
+        raise ProbeSkipped(f"none of the classes {', '.join(wanted)} is in this task ({', '.join(classes)})")
+    return [classes[i] for i in keep], labels[:, keep]
+
+
+def now_stamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation (ddof=1; 0 for one seed) of the macro scores over seeds."""
+    out: dict[str, Any] = {"n_seeds": len(rows), "seeds": [r["seed"] for r in rows]}
+    for metric in ("macro_auroc", "macro_auprc", "macro_f1"):
+        values = np.asarray([r[metric] for r in rows], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        out[f"{metric}_mean"] = float(finite.mean()) if finite.size else float("nan")
+        out[f"{metric}_std"] = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# running a table of probes
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ProbeReport:
+    """Every row run (one per seed), the per-(data set, task, model) summaries, and what was skipped."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+class ProbeRunner:
+    """Runs probes for data set/task entries x embedding models x seeds, appending each row to a CSV.
+
+    Models and opened data sets are kept between entries, so ``--all --baselines`` loads the
+    checkpoint once and embeds each data set once per model.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        checkpoint: str | Path | None = None,
+        device: str = "cpu",
+        csv_path: str | Path | None = None,
+        cache_root: Path | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
+        on_info: Callable[[str], None] | None = None,
+    ):
+        from lvcg_cli import paths
+
+        self.settings = settings
+        self.checkpoint = checkpoint
+        self.device = device
+        self.csv_path = Path(csv_path) if csv_path is not None else None
+        self.cache_root = (
+            paths.cache_dir(settings.paths.cache_dir) if cache_root is None else Path(cache_root)
+        )
+        self.on_progress = on_progress
+        self.on_info = on_info or (lambda message: None)
+        self._models: dict[tuple[str, int], EmbeddingModel] = {}
+
+    def model(self, kind: str, seed: int) -> EmbeddingModel:
+        key = (kind, seed if kind == "random-init" else 0)
+        if key not in self._models:
+            self._models[key] = embedding_model(kind, self.checkpoint, self.settings, seed, self.device)
+        return self._models[key]
+
+    def run(
+        self,
+        entries: Sequence[ProbeEntry],
+        models: Sequence[str],
+        *,
+        ratio: float,
+        seeds: Sequence[int],
+        strict: bool = False,
+    ) -> ProbeReport:
+        """Probe every entry with every model and seed; ``strict`` re-raises a skipped entry."""
+        from lvcg_cli import __version__
+        from lvcg_cli.atomic import append_csv_row
+
+        report = ProbeReport()
+        probe = self.settings.probe
+        for entry in entries:
+            for kind in models:
+                rows: list[dict[str, Any]] = []
+                try:
+                    for seed in seeds:
+                        emb = self.model(kind, seed)
+                        data_settings = self.settings.model_copy(update={"data": emb.settings.data})
+                        data = open_probe_data(entry.dataset, data_settings)
+                        task = data.resolve_task(entry.task)
+                        classes, labels = select_classes(*data.labels(task), entry.classes)
+                        splits = probe_splits(data, task)
+                        label = f"{entry.dataset}/{task} {kind}"
+                        total = len(data)
+
+                        def tick(n: int, label: str = label, total: int = total) -> None:
+                            if self.on_progress is not None:
+                                self.on_progress(label, n, total)
+
+                        features, hit = cached_embeddings(
+                            emb, data, self.cache_root, self.device, probe.batch_size, tick
+                        )
+                        if hit:
+                            self.on_info(
+                                f"{label}: embeddings from the cache ({features.shape[0]} x {features.shape[1]})"
+                            )
+                        metrics = probe_once(
+                            features,
+                            labels,
+                            classes,
+                            splits,
+                            ratio=ratio,
+                            seed=seed,
+                            c_grid=probe.c_grid,
+                            max_iter=probe.max_iter,
+                        )
+                        metrics.pop("subset")
+                        row = {
+                            "timestamp": now_stamp(),
+                            "checkpoint": emb.checkpoint,
+                            "checkpoint_sha256": emb.checkpoint_sha256,
+                            "dataset": entry.dataset,
+                            "task": task,
+                            "model": kind,
+                            "ratio": ratio,
+                            "seed": int(seed),
+                            **metrics,
+                            "embedding_dim": int(features.shape[1]),
+                            "lvcg_version": __version__,
+                        }
+                        if self.csv_path is not None:
+                            append_csv_row(self.csv_path, row, RESULT_COLUMNS)
+                        rows.append(row)
+                except ProbeSkipped as exc:
+                    if strict:
+                        raise
+                    report.skipped.append(
+                        {"dataset": entry.dataset, "task": entry.task, "model": kind, "reason": str(exc)}
+                    )
+                    break  # the data set is missing for every model alike
+                report.rows.extend(rows)
+                if rows:
+                    report.summaries.append(
+                        {
+                            "dataset": entry.dataset,
+                            "task": rows[0]["task"],
+                            "model": kind,
+                            "ratio": ratio,
+                            **summarise(rows),
+                        }
+                    )
+        return report
