@@ -100,3 +100,14 @@ def test_seeding_is_reproducible_and_per_rank():
     assert torch.equal(a, torch.rand(3))
     dev.seed_everything(5, rank=1)
     assert not torch.equal(a, torch.rand(3))
+
+
+def test_inference_threads_leave_cores_to_readers(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(dev, "available_cpus", lambda: 8)
+    try:
+        assert dev.set_inference_threads(torch.device("cpu"), busy_threads=3) == 5
+        assert torch.get_num_threads() == 5
+        assert dev.set_inference_threads(torch.device("cpu"), busy_threads=20) == 1
+    finally:
+        torch.set_num_threads(before)

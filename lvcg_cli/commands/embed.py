@@ -158,7 +158,7 @@ def register(app: typer.Typer) -> None:
 
         from lvcg_cli.downstream.embed import Embedder, expand_inputs, npy_bytes, save_embeddings
         from lvcg_cli.engine.checkpoint import load_model
-        from lvcg_cli.engine.device import describe, select_device
+        from lvcg_cli.engine.device import describe, select_device, set_inference_threads
 
         started = time.perf_counter()
         torch_device = select_device(settings.engine.device)
@@ -182,6 +182,7 @@ def register(app: typer.Typer) -> None:
             batch_size=batch_size,
             workers=workers or None,
         )
+        set_inference_threads(torch_device, busy_threads=embedder.workers)
         if data is not None:
             ids, vectors = _embed_prepared(
                 embedder, data, split, settings.model_copy(update={"data": ckpt_settings.data})

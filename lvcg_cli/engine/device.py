@@ -134,3 +134,25 @@ def describe(device: torch.device) -> str:
     if device.type == "mps":
         return "mps (Apple GPU)"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (affinity-aware where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def set_inference_threads(device: torch.device, busy_threads: int) -> int:
+    """Give torch's CPU kernels the cores that ``busy_threads`` reader threads leave free.
+
+    Serving commands read and preprocess records on a thread pool while the model runs; letting
+    both claim every core oversubscribes the CPU (measured: 2-core machine, lvcg-tiny embed went
+    from ~2.7 ms to ~25 ms per record with 2 torch threads beside 2 readers). A no-op off the CPU.
+    """
+    if device.type != "cpu":
+        return torch.get_num_threads()
+    threads = max(1, available_cpus() - max(0, int(busy_threads)))
+    torch.set_num_threads(threads)
+    return threads
