@@ -75,7 +75,9 @@ class DataSettings(StrictModel):
     window_policy: Literal["start", "center", "random"] = Field(
         "start", description="Where to crop records longer than the window."
     )
-    pad_policy: Literal["zero", "edge"] = Field("zero", description="How to pad records shorter than the window.")
+    pad_policy: Literal["zero", "edge"] = Field(
+        "zero", description="How to pad records shorter than the window."
+    )
     max_nan_gap_s: float = Field(
         0.5,
         ge=0,
@@ -85,7 +87,9 @@ class DataSettings(StrictModel):
         (0.67, 40.0), description="Zero-phase Butterworth band-pass corners in Hz (low, high)."
     )
     filter_order: int = Field(2, ge=1, le=8, description="Butterworth order (applied forward and backward).")
-    normalize: Literal["zscore", "none"] = Field("zscore", description="Amplitude normalisation of model inputs.")
+    normalize: Literal["zscore", "none"] = Field(
+        "zscore", description="Amplitude normalisation of model inputs."
+    )
     normalize_scope: Literal["record", "lead"] = Field(
         "record",
         description=(
@@ -100,7 +104,9 @@ class DataSettings(StrictModel):
     meta_root: Path | None = Field(
         None, description="An original-LVCG manifest (JSONL with id and ecg_path) to train on instead."
     )
-    sim_records: int = Field(1536, ge=8, description="Simulated records in the built-in default data.")
+    sim_records: int = Field(
+        512, ge=8, description="Simulated records in the built-in default data (beside the open records)."
+    )
     val_fraction: float = Field(0.05, gt=0, lt=1, description="Held-out fraction for validation loss.")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
 
@@ -124,16 +130,22 @@ class DataSettings(StrictModel):
 class PrepareSettings(StrictModel):
     """Where users' raw releases live and how ``lvcg prepare-data`` runs."""
 
-    mimic_root: Path | None = Field(None, description="MIMIC-IV-ECG release root (holds files/ and record_list.csv).")
+    mimic_root: Path | None = Field(
+        None, description="MIMIC-IV-ECG release root (holds files/ and record_list.csv)."
+    )
     ptbxl_root: Path | None = Field(None, description="PTB-XL 1.0.3 root (holds ptbxl_database.csv).")
-    cpsc2018_root: Path | None = Field(None, description="CPSC 2018 root (TrainingSet1-3 + REFERENCE.csv, or WFDB copy).")
+    cpsc2018_root: Path | None = Field(
+        None, description="CPSC 2018 root (TrainingSet1-3 + REFERENCE.csv, or WFDB copy)."
+    )
     chapman_root: Path | None = Field(None, description="Chapman-Shaoxing-Ningbo root (holds WFDBRecords/).")
     ai_readi_root: Path | None = Field(None, description="AI-READI root (holds cardiac_ecg/).")
     ludb_root: Path | None = Field(None, description="LUDB 1.0.1 root (holds data/ and ludb.csv).")
     folder_root: Path | None = Field(None, description="Any folder of records (unlabelled).")
     workers: int = Field(0, ge=0, description="Worker processes; 0 means one per CPU core.")
     chunk_size: int = Field(256, ge=1, description="Records per work unit and per resumable cache chunk.")
-    ptbxl_rate: Literal[100, 500] = Field(500, description="Which PTB-XL folder to read (records100/records500).")
+    ptbxl_rate: Literal[100, 500] = Field(
+        500, description="Which PTB-XL folder to read (records100/records500)."
+    )
     split: Literal["melp", "strat_fold"] = Field(
         "melp", description="Probing partitions: the MELP/MERL splits, or PTB-XL's strat_fold (1-8/9/10)."
     )
@@ -152,8 +164,12 @@ class ModelSettings(StrictModel):
     """Architecture of LVCG; a preset (``lvcg-tiny``, ``lvcg-base``) fills these."""
 
     name: str = Field("lvcg-tiny", description="Registered architecture name (see model/registry.py).")
-    geometry: Literal["ideal", "dower"] = Field("dower", description="Fixed lead-field matrix used to project.")
-    lift: Literal["pinv", "kors"] = Field("pinv", description="Physics lift: ridge pseudo-inverse or Kors regression.")
+    geometry: Literal["ideal", "dower"] = Field(
+        "dower", description="Fixed lead-field matrix used to project."
+    )
+    lift: Literal["pinv", "kors"] = Field(
+        "pinv", description="Physics lift: ridge pseudo-inverse or Kors regression."
+    )
     lift_eps: float = Field(1e-3, ge=0, description="Ridge term of the pseudo-inverse lift.")
     beat_len: int = Field(128, ge=16, description="Samples per resampled beat.")
     max_beats: int = Field(20, ge=1, description="Beats per record (padded with a mask).")
@@ -166,7 +182,9 @@ class ModelSettings(StrictModel):
     lifter_layers: int = Field(4, ge=0, description="Dilated conv layers of the learned lifting network.")
     state_dim: int = Field(128, ge=4, description="GRU state size (inter-beat dynamics).")
     gru_layers: int = Field(1, ge=1, description="GRU layers.")
-    residual_refine: bool = Field(False, description="Small residual refinement after the fixed projection.")
+    residual_refine: bool = Field(
+        True, description="Small residual refinement of the projected leads from the visible leads."
+    )
     decoder_state: bool = Field(
         False, description="Let the beat decoder also read the causal GRU state (default: tokens only)."
     )
@@ -190,16 +208,22 @@ class LossWeights(StrictModel):
     visible: float = Field(0.1, ge=0, description="Reconstruction of the visible leads.")
     beat: float = Field(0.5, ge=0, description="Beat-level latent VCG reconstruction.")
     temporal: float = Field(0.1, ge=0, description="Next-beat prediction of the GRU.")
-    lift: float = Field(0.5, ge=0, description="Hidden leads through the un-bottlenecked lifted field (deep supervision).")
+    lift: float = Field(
+        0.5, ge=0, description="Hidden leads through the un-bottlenecked lifted field (deep supervision)."
+    )
 
 
 class TrainSettings(StrictModel):
     """Pretraining loop."""
 
-    max_steps: int = Field(500, ge=1, description="Optimiser steps (the default run takes a few minutes on a laptop CPU).")
+    max_steps: int = Field(
+        500, ge=1, description="Optimiser steps (the default run takes a few minutes on a laptop CPU)."
+    )
     batch_size: int = Field(16, ge=1, description="Samples per step per device.")
     lr: float = Field(2e-3, gt=0, description="Peak learning rate (AdamW).")
-    min_lr_ratio: float = Field(0.05, ge=0, le=1, description="Final learning rate as a fraction of the peak.")
+    min_lr_ratio: float = Field(
+        0.05, ge=0, le=1, description="Final learning rate as a fraction of the peak."
+    )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     warmup_steps: int = Field(25, ge=0, description="Linear warm-up steps before cosine decay.")
     grad_clip: float = Field(1.0, ge=0, description="Gradient norm clip (0 disables).")
@@ -211,7 +235,9 @@ class TrainSettings(StrictModel):
     ckpt_every: int = Field(100, ge=1, description="Steps between periodic checkpoints.")
     compile: bool = Field(False, description="Wrap the model in torch.compile.")
     val_records: int = Field(256, ge=1, description="Most held-out records scored at each validation pass.")
-    keep_checkpoints: int = Field(2, ge=1, description="Periodic checkpoints (ckpt-<step>.pt) kept in a run folder.")
+    keep_checkpoints: int = Field(
+        2, ge=1, description="Periodic checkpoints (ckpt-<step>.pt) kept in a run folder."
+    )
 
     @model_validator(mode="after")
     def _visible_range(self) -> TrainSettings:
@@ -228,12 +254,16 @@ class TrainSettings(StrictModel):
 class EngineSettings(StrictModel):
     """Where and how computation runs."""
 
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).")
+    device: str = Field(
+        "auto", description="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU)."
+    )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="auto = bf16 autocast on CUDA when supported, else fp32."
     )
     seed: int = Field(0, ge=0, description="Base random seed (each rank adds its rank).")
-    accelerator: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Device family for --devices.")
+    accelerator: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Device family for --devices."
+    )
     devices: int = Field(1, ge=1, description="Processes (one per device) for distributed pretraining.")
 
     @field_validator("device")
@@ -241,7 +271,9 @@ class EngineSettings(StrictModel):
     def _device_spec(cls, spec: str) -> str:
         spec = spec.strip().lower()
         family, _, index = spec.partition(":")
-        if family not in {"auto", "cpu", "cuda", "mps"} or (index and (family != "cuda" or not index.isdigit())):
+        if family not in {"auto", "cpu", "cuda", "mps"} or (
+            index and (family != "cuda" or not index.isdigit())
+        ):
             raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps (got {spec!r})")
         return spec
 
@@ -252,16 +284,23 @@ class EngineSettings(StrictModel):
 class ProbeSettings(StrictModel):
     """Linear probing of frozen embeddings."""
 
-    dataset: str = Field("sim", description="Data set to probe (sim, ptbxl, cpsc2018, chapman, ai-readi, ludb).")
+    dataset: str = Field(
+        "sim", description="Data set to probe (sim, ptbxl, cpsc2018, chapman, ai-readi, ludb)."
+    )
     task: str = Field("default", description="Task within the data set (ptbxl: super, sub, form, rhythm).")
     ratio: float = Field(1.0, gt=0, le=1, description="Fraction of the training split with labels.")
-    seeds: list[int] = Field(default_factory=lambda: [42], description="Seeds for the label subset; several give mean +/- std.")
+    seeds: list[int] = Field(
+        default_factory=lambda: [42], description="Seeds for the label subset; several give mean +/- std."
+    )
     model: Literal["lvcg", "random-init", "features"] = Field("lvcg", description="Embedding to probe.")
     c_grid: list[float] = Field(
-        default_factory=lambda: [0.001, 0.01, 0.1, 1.0, 10.0], description="Inverse L2 strengths tried on validation."
+        default_factory=lambda: [0.001, 0.01, 0.1, 1.0, 10.0],
+        description="Inverse L2 strengths tried on validation.",
     )
     max_iter: int = Field(1000, ge=10, description="Solver iterations of each logistic regression.")
-    batch_size: int = Field(64, ge=1, description="Windows per model call when computing the frozen embeddings.")
+    batch_size: int = Field(
+        64, ge=1, description="Windows per model call when computing the frozen embeddings."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,8 +309,12 @@ class ProbeSettings(StrictModel):
 class PathSettings(StrictModel):
     """Overrides of the platformdirs locations (see lvcg_cli/paths.py)."""
 
-    home: Path | None = Field(None, description="User data folder (weights); default: platformdirs or LVCG_HOME.")
-    cache_dir: Path | None = Field(None, description="Prepared-data cache; default: platformdirs or LVCG_CACHE_DIR.")
+    home: Path | None = Field(
+        None, description="User data folder (weights); default: platformdirs or LVCG_HOME."
+    )
+    cache_dir: Path | None = Field(
+        None, description="Prepared-data cache; default: platformdirs or LVCG_CACHE_DIR."
+    )
 
 
 class RunSettings(StrictModel):
@@ -313,7 +356,9 @@ def load_preset(name: str) -> dict[str, Any]:
     path = resources.files("lvcg_cli") / "assets" / "presets" / f"{name}.yaml"
     if not path.is_file():
         hint = _did_you_mean(name, preset_names())
-        raise SettingsError(f"--preset: unknown preset {name!r}{hint}; available: {', '.join(preset_names())}")
+        raise SettingsError(
+            f"--preset: unknown preset {name!r}{hint}; available: {', '.join(preset_names())}"
+        )
     return yaml.safe_load(path.read_text()) or {}
 
 
@@ -365,7 +410,9 @@ def parse_dotted_args(args: Sequence[str]) -> dict[str, str]:
             value = "true"
             i += 1
         if "." not in key:
-            raise SettingsError(f"--{key}: unknown option; settings are given as --section.key (e.g. --train.lr 3e-4)")
+            raise SettingsError(
+                f"--{key}: unknown option; settings are given as --section.key (e.g. --train.lr 3e-4)"
+            )
         overrides[key.replace("-", "_")] = value
     return overrides
 
