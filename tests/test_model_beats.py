@@ -86,7 +86,9 @@ def test_overlapping_beats_are_averaged():
     mask = torch.ones(1, 2, dtype=torch.bool)
     beats = torch.stack([torch.full((3, 8), 1.0), torch.full((3, 8), 3.0)]).unsqueeze(0)
     out, cov = stitch_beats(beats, bounds, mask, 20)
-    assert torch.all(out[0, :, :5] == 1) and torch.all(out[0, :, 5:10] == 2) and torch.all(out[0, :, 10:15] == 3)
+    assert (
+        torch.all(out[0, :, :5] == 1) and torch.all(out[0, :, 5:10] == 2) and torch.all(out[0, :, 10:15] == 3)
+    )
     assert cov[0, :15].all() and not cov[0, 15:].any()
 
 

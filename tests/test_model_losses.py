@@ -96,8 +96,13 @@ def test_empty_terms_are_zero_and_finite_and_targets_are_stop_gradient():
 
     batch, out = _example()
     out = {k: v.requires_grad_() for k, v in out.items()}
-    lvcg_losses(batch, out, LossWeights(hidden=0, visible=0, lift=0, beat=0, temporal=1.0),
-                lead_field=LeadField("dower"), beat_len=L)["total"].backward()
+    lvcg_losses(
+        batch,
+        out,
+        LossWeights(hidden=0, visible=0, lift=0, beat=0, temporal=1.0),
+        lead_field=LeadField("dower"),
+        beat_len=L,
+    )["total"].backward()
     assert out["tokens"].grad is None  # the next-beat target is detached
     assert out["next_pred"].grad.abs().sum() > 0
 

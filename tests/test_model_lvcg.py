@@ -23,6 +23,7 @@ SMALL = ModelSettings(
     lifter_layers=2,
     state_dim=12,
     gru_layers=2,
+    residual_refine=False,
 )
 T = DATA.n_samples
 
@@ -69,7 +70,7 @@ def test_forward_shapes_and_finite(signals, visible_idx):
     assert emb.shape == (b, model.embedding_dim) == (b, 8 + 12 + len(RHYTHM_FEATURES))
     losses = model.loss(batch, out, LossWeights())
     assert all(torch.isfinite(v) for v in losses.values())
-    # the recon is exactly the fixed projection of the field (no refinement by default)
+    # without refinement the recon is exactly the fixed projection of the field
     torch.testing.assert_close(out["recon"], model.lead_field.project(out["field"]))
     # uncovered samples keep the lifted field; covered ones come from the decoded beats
     cov = out["coverage"].unsqueeze(1).expand(-1, 3, -1)
@@ -121,8 +122,9 @@ def test_padded_beats_never_change_outputs(signals):
     for key in ("recon", "field", "tokens", "states", "beats_out"):
         torch.testing.assert_close(out[key], ref[key], msg=key)
     torch.testing.assert_close(model.embed(changed), emb)
-    torch.testing.assert_close(model.loss(changed, out, LossWeights())["total"],
-                               model.loss(batch, ref, LossWeights())["total"])
+    torch.testing.assert_close(
+        model.loss(changed, out, LossWeights())["total"], model.loss(batch, ref, LossWeights())["total"]
+    )
 
 
 def test_embed_is_deterministic_and_per_record(signals):
@@ -139,7 +141,11 @@ def test_embedding_components_match_their_definitions(signals):
     with torch.no_grad():
         out, emb = model(batch), model.embed(batch)
     lay = model.embedding_layout()
-    assert [lay[n] for n in ("morphology", "dynamics", "rhythm")] == [slice(0, 8), slice(8, 20), slice(20, 28)]
+    assert [lay[n] for n in ("morphology", "dynamics", "rhythm")] == [
+        slice(0, 8),
+        slice(8, 20),
+        slice(20, 28),
+    ]
     for i in range(4):
         m = batch["beat_mask"][i].numpy()
         n = int(m.sum())
@@ -147,8 +153,16 @@ def test_embedding_components_match_their_definitions(signals):
         np.testing.assert_allclose(emb[i, 8:20].numpy(), out["states"][i, n - 1].numpy(), atol=1e-6)
         rr = batch["rr"][i, m].numpy().astype(np.float64)
         d = np.abs(np.diff(rr[1:]))
-        want = [rr.mean(), rr.std(), np.sqrt(np.mean(d**2)), np.mean(d > 0.05), rr.min(), rr.max(),
-                rr.std() / rr.mean(), n / SMALL.max_beats]
+        want = [
+            rr.mean(),
+            rr.std(),
+            np.sqrt(np.mean(d**2)),
+            np.mean(d > 0.05),
+            rr.min(),
+            rr.max(),
+            rr.std() / rr.mean(),
+            n / SMALL.max_beats,
+        ]
         np.testing.assert_allclose(emb[i, 20:].numpy(), want, rtol=1e-4, atol=1e-6)
 
 
@@ -168,9 +182,21 @@ def test_geometry_buffer_is_fixed_and_a_few_steps_overfit(signals):
         opt.zero_grad()
         losses["total"].backward()
         opt.step()
-        first = first if first is not None else {k: float(v) for k, v in losses.items()}
-    last = {k: float(v) for k, v in model.loss(batch, model(batch), weights).items()}
+        first = first if first is not None else {k: float(v.detach()) for k, v in losses.items()}
+    last = {k: float(v.detach()) for k, v in model.loss(batch, model(batch), weights).items()}
     assert model.lead_field.matrix.grad is None and not model.lead_field.matrix.requires_grad
     assert torch.equal(model.lead_field.matrix, geometry)
     assert last["total"] < 0.7 * first["total"], (first, last)
     assert last["hidden"] < first["hidden"] and last["beat"] < first["beat"]
+
+
+def test_residual_refine_starts_as_projection_and_sees_no_hidden_lead(signals):
+    model, batch = _model(residual_refine=True), _batch(signals)
+    out = model(batch)
+    torch.testing.assert_close(out["recon"], model.lead_field.project(out["field"]))  # zero-init
+    torch.nn.init.normal_(model.refine.net[-1].weight, std=0.1)
+    out = model(batch)
+    assert not torch.allclose(out["recon"], model.lead_field.project(out["field"]))
+    changed = {k: v.clone() for k, v in batch.items()}
+    changed["signal"][~changed["visible"]] = 7.0
+    torch.testing.assert_close(model(changed)["recon"], out["recon"])

@@ -71,8 +71,9 @@ def lvcg_losses(
 
     beat_mask = batch["beat_mask"].bool()
     ref_beats = cut_beats(reference_field(lead_field, target, present), batch["bounds"], beat_len, beat_mask)
-    terms["beat"] = masked_mean((out["beats_out"] - ref_beats.to(out["beats_out"].dtype)).pow(2),
-                                beat_mask[:, :, None, None])
+    terms["beat"] = masked_mean(
+        (out["beats_out"] - ref_beats.to(out["beats_out"].dtype)).pow(2), beat_mask[:, :, None, None]
+    )
 
     tokens = out["tokens"].flatten(2).detach()  # (B, K, D) stop-gradient target
     pairs = beat_mask[:, :-1] & beat_mask[:, 1:]  # (B, K-1)

@@ -140,7 +140,9 @@ class LVCG(nn.Module):
         out.update(beats_out=beats_out, field=field, coverage=coverage, recon=recon)
         return out
 
-    def loss(self, batch: dict[str, Tensor], out: dict[str, Tensor], weights: LossWeights) -> dict[str, Tensor]:
+    def loss(
+        self, batch: dict[str, Tensor], out: dict[str, Tensor], weights: LossWeights
+    ) -> dict[str, Tensor]:
         """``total`` and every term (losses.py); each term is a mean over its valid elements."""
         return lvcg_losses(batch, out, weights, lead_field=self.lead_field, beat_len=self.beat_len)
 
