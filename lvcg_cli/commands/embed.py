@@ -12,78 +12,18 @@ import typer
 from lvcg_cli import console
 from lvcg_cli.commands._common import (
     OVERRIDABLE,
+    CheckpointOption,
     ConfigOption,
     DeviceOption,
     PresetOption,
     QuietOption,
+    VisibleOption,
+    progress_bar,
     settings_from,
+    split_dotted,
+    visible_from,
 )
 from lvcg_cli.errors import LvcgError, RecordError
-
-CheckpointOption = typer.Option(
-    None,
-    "--checkpoint",
-    help="Checkpoint (.pt) to use (default: the bundled lvcg-tiny weights).",
-    show_default=False,
-)
-VisibleOption = typer.Option(
-    None,
-    "--visible",
-    help="Leads the model may see, e.g. I,II,V2 (default: every lead a record has).",
-    show_default=False,
-)
-
-
-def split_dotted(tokens: list[str] | None) -> tuple[list[str], list[str]]:
-    """Separate record inputs from ``--section.key VALUE`` overrides that a variadic argument swallowed."""
-    inputs: list[str] = []
-    overrides: list[str] = []
-    tokens = list(tokens or [])
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token.startswith("--") and "." in token.split("=", 1)[0]:
-            takes_value = "=" not in token and i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
-            overrides.extend(tokens[i : i + (2 if takes_value else 1)])
-            i += 2 if takes_value else 1
-            continue
-        if token.startswith("-") and len(token) > 1:
-            raise LvcgError(f"no such option: {token}")
-        inputs.append(token)
-        i += 1
-    return inputs, overrides
-
-
-class _NoProgress:
-    """Stands in for a progress bar when stderr is not a terminal (rich would leave blank lines)."""
-
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def add_task(self, *args, **kwargs) -> int:
-        return 0
-
-    def advance(self, *args, **kwargs) -> None:
-        return None
-
-
-def progress_bar():
-    """A transient rich progress bar on an interactive stderr, else a silent stand-in."""
-    if console.err_console.is_terminal and not console.is_quiet():
-        return console.progress(transient=True)
-    return _NoProgress()
-
-
-def visible_from(spec: str | None) -> np.ndarray | None:
-    """``--visible I,II,V2`` -> a (12,) mask (None: every present lead)."""
-    if spec is None:
-        return None
-    from lvcg_cli.signals.leads import parse_leads, visible_mask
-
-    return visible_mask(parse_leads(spec))
 
 
 def register(app: typer.Typer) -> None:

@@ -12,14 +12,15 @@ import typer
 from lvcg_cli import console
 from lvcg_cli.commands._common import (
     OVERRIDABLE,
+    CheckpointOption,
     ConfigOption,
     DeviceOption,
     JsonOption,
     PresetOption,
     QuietOption,
+    progress_bar,
     settings_from,
 )
-from lvcg_cli.commands.embed import CheckpointOption, progress_bar
 from lvcg_cli.errors import LvcgError
 
 CSV_NAME = "probing_results.csv"

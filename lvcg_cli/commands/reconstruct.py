@@ -12,14 +12,17 @@ import typer
 from lvcg_cli import console
 from lvcg_cli.commands._common import (
     OVERRIDABLE,
+    CheckpointOption,
     ConfigOption,
     DeviceOption,
     JsonOption,
     PresetOption,
     QuietOption,
+    progress_bar,
     settings_from,
+    split_dotted,
+    visible_from,
 )
-from lvcg_cli.commands.embed import CheckpointOption, progress_bar, split_dotted, visible_from
 from lvcg_cli.errors import LvcgError, RecordError
 
 REPORT_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
