@@ -124,6 +124,12 @@ class DataSettings(StrictModel):
         return int(round(self.fs * self.window_s))
 
 
+CACHE_KEYS = ("fs", "window_s", "window_policy", "pad_policy", "max_nan_gap_s", "bandpass", "filter_order")
+"""DataSettings fields that change what a prepared cache holds (a cache built otherwise is stale)."""
+MODEL_INPUT_KEYS = (*CACHE_KEYS, "normalize", "normalize_scope")
+"""DataSettings fields that change what a model sees (a checkpoint only fits runs that agree on them)."""
+
+
 # --------------------------------------------------------------------------------------------
 # prepare: dataset roots and the prepare-data job (owner: datasets/)
 # --------------------------------------------------------------------------------------------

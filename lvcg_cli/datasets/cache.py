@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from lvcg_cli.errors import LvcgError
+from lvcg_cli.settings import CACHE_KEYS
 
 if TYPE_CHECKING:
     from lvcg_cli.settings import Settings
@@ -44,15 +45,7 @@ SHARD_RE = re.compile(r"^shard-(\d+)-of-(\d+)$")
 STRING_COLUMNS = ("id", "source", "split", "flags", "present")
 """Manifest columns that are text (``present`` looks like a number and must stay a string)."""
 
-PREPROCESSING_KEYS = (
-    "fs",
-    "window_s",
-    "window_policy",
-    "pad_policy",
-    "max_nan_gap_s",
-    "bandpass",
-    "filter_order",
-)
+PREPROCESSING_KEYS = CACHE_KEYS
 """The DataSettings fields that change what the cache holds."""
 
 

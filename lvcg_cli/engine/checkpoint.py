@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from lvcg_cli.atomic import atomic_path
 from lvcg_cli.errors import LvcgError
-from lvcg_cli.settings import DataSettings, ModelSettings, Settings
+from lvcg_cli.settings import MODEL_INPUT_KEYS, DataSettings, ModelSettings, Settings
 
 if TYPE_CHECKING:
     from torch import nn
@@ -34,17 +34,7 @@ if TYPE_CHECKING:
 CHECKPOINT_FORMAT = "lvcg-checkpoint/1"
 BUNDLED_WEIGHTS = "lvcg-tiny.pt"
 
-PREPROCESSING_KEYS = (
-    "fs",
-    "window_s",
-    "window_policy",
-    "pad_policy",
-    "max_nan_gap_s",
-    "bandpass",
-    "filter_order",
-    "normalize",
-    "normalize_scope",
-)
+PREPROCESSING_KEYS = MODEL_INPUT_KEYS
 """The data settings that change what the model sees; a checkpoint only fits runs that agree on them."""
 
 
