@@ -151,6 +151,11 @@ def test_ludb_tasks_from_multiline_cells():
     assert _row(plan, "1")[["hypertrophy:LVH", "hypertrophy:LVO"]].tolist() == [1, 1]
     assert _row(plan, "8")["split:axis"] == "" and _row(plan, "34")["split:axis"] == ""
     assert _row(plan, "1")["split:axis"] == _row(plan, "1")["split"] != ""
+    # probe-test records are exactly the held-out part of the open-record split (never pretrained on)
+    records = plan.records
+    held_out = records["id"].astype(str).map(lambda i: open_record_split("ludb", i) == "test")
+    assert (records.loc[held_out, "split"] == "test").all()
+    assert (records.loc[~held_out, "split"].isin(["train", "val"])).all()
 
 
 def test_ai_readi_person_labels_and_disjoint_split():

@@ -13,18 +13,21 @@ on newlines):
   ``RAO`` (right atrial overload), ``RVH`` (right ventricular hypertrophy), ``LVO`` (left
   ventricular overload), ``LAO`` (left atrial overload); a record may have several.
 
-Split: one record per subject, so any record split is patient-disjoint. The rule is a hash of the
-record id (70/10/20 %, :func:`registry.hashed_split`): deterministic and independent of which
-records a copy holds.
+Split: one record per subject, so any record split is patient-disjoint. Test is the held-out part of
+the open-record split (:func:`registry.open_record_split`: id % 5 == 0, about 20 %), so records that
+the bundled weights were pretrained on (self-supervised, without labels) are never probe-test
+records; the rest is split train/val 7:1 by a hash of the record id (:func:`registry.hashed_split`).
+Deterministic and independent of which records a copy holds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from lvcg_cli.datasets.registry import Plan, hashed_split, one_hot, require
+from lvcg_cli.datasets.registry import Plan, hashed_split, one_hot, open_record_split, require
 
 NAME = "ludb"
 ROOT_SETTING = "ludb_root"
@@ -111,7 +114,9 @@ def build_plan(root: Path, settings) -> Plan:
         ],
         axis=1,
     )
-    split = hashed_split(ids, salt="ludb")
+    split = hashed_split(ids, fractions=(0.875, 0.125, 0.0), salt="ludb")
+    held_out = np.array([open_record_split("ludb", i) == "test" for i in ids])
+    split = split.where(~held_out, "test")
     frame["split"] = split.to_numpy()
     frame["split:rhythm"] = split.to_numpy()
     frame["split:hypertrophy"] = split.to_numpy()
