@@ -31,3 +31,16 @@ def _isolated_env(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("LVCG_HOME", str(home))
     monkeypatch.setenv("LVCG_CACHE_DIR", str(home / "cache"))
     monkeypatch.setenv("LVCG_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def one_torch_thread(monkeypatch):
+    """One intra-op thread (also for subprocesses) in tests that train: on a shared 2-core CI
+    machine, OpenMP threads mostly wait for each other (3-25 vs 30-60 samples/s under load)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(threads)

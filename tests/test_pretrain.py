@@ -49,14 +49,7 @@ SMALL_MODEL = [
 ]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    """One intra-op thread: on a shared 2-core CI machine, OpenMP threads mostly wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def invoke(*args: str):

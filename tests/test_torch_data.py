@@ -28,13 +28,7 @@ from lvcg_cli.settings import resolve_settings
 RECORDS = Path(__file__).resolve().parents[1] / "lvcg_cli" / "assets" / "records"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core CI machine, OpenMP threads mostly wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class ArraySource:
