@@ -38,13 +38,24 @@ def test_help_lists_every_subcommand():
         assert name in result.stdout
 
 
+HELP_MUST_SHOW = {
+    "prepare-data": ["Examples", "lvcg prepare-data ptbxl", "--root", "--workers", "--shard", "--force"],
+    "pretrain": ["Examples", "lvcg pretrain", "--gpus", "--preset", "--resume", "--max-steps"],
+    "probe": ["Examples", "lvcg probe", "--dataset", "--ratio", "--seed", "--checkpoint"],
+    "reconstruct": ["Examples", "lvcg reconstruct", "--visible", "--method", "--plot"],
+    "embed": ["Examples", "lvcg embed", "--visible", "--batch-size", "--device"],
+    "config": ["show", "write", "presets"],
+}
+
+
 @pytest.mark.parametrize("name", SUBCOMMANDS)
-def test_each_subcommand_has_help_with_an_example(name):
-    result = runner.invoke(app, [name, "--help"])
+def test_each_subcommand_has_help_with_examples_and_its_options(name):
+    result = runner.invoke(app, [name, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert "Usage" in text
-    assert "lvcg " in text or name == "config"  # an example invocation is shown
+    for needle in HELP_MUST_SHOW[name]:
+        assert needle in text, f"`lvcg {name} --help` does not mention {needle}"
 
 
 def test_unknown_setting_is_one_line_exit_2_without_traceback():
