@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +118,10 @@ def visible_from(spec: str | None) -> np.ndarray | None:
     from lvcg_cli.signals.leads import parse_leads, visible_mask
 
     return visible_mask(parse_leads(spec))
+
+
+def format_score(value, digits: int = 3) -> str:
+    """A metric for a results table: fixed decimals, or '-' when missing, non-numeric or not finite."""
+    if not isinstance(value, numbers.Real) or not math.isfinite(value):  # numpy scalars included
+        return "-"
+    return f"{value:.{digits}f}"

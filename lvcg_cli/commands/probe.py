@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from pathlib import Path
 
 import typer
@@ -18,20 +17,13 @@ from lvcg_cli.commands._common import (
     JsonOption,
     PresetOption,
     QuietOption,
+    format_score,
     progress_bar,
     settings_from,
 )
 from lvcg_cli.errors import LvcgError
 
 CSV_NAME = "probing_results.csv"
-
-
-def _fmt(value) -> str:
-    return (
-        "-"
-        if value is None or not isinstance(value, int | float) or not math.isfinite(value)
-        else f"{value:.3f}"
-    )
 
 
 def _run_dir(settings, out: Path | None) -> Path:
@@ -211,8 +203,8 @@ def _print_table(report, ratio: float) -> None:
         spread = s["n_seeds"] > 1
 
         def cell(metric: str, s=s, spread=spread) -> str:
-            mean = _fmt(s[f"{metric}_mean"])
-            return f"{mean} ± {_fmt(s[f'{metric}_std'])}" if spread else mean
+            mean = format_score(s[f"{metric}_mean"])
+            return f"{mean} ± {format_score(s[f'{metric}_std'])}" if spread else mean
 
         table.add_row(
             s["dataset"],

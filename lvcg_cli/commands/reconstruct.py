@@ -18,6 +18,7 @@ from lvcg_cli.commands._common import (
     JsonOption,
     PresetOption,
     QuietOption,
+    format_score,
     progress_bar,
     settings_from,
     split_dotted,
@@ -26,10 +27,6 @@ from lvcg_cli.commands._common import (
 from lvcg_cli.errors import LvcgError, RecordError
 
 REPORT_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _record_table(rec) -> object:
@@ -42,13 +39,13 @@ def _record_table(rec) -> object:
         from lvcg_cli.signals.leads import CANONICAL_LEADS
 
         note = "derived" if rec.derived[CANONICAL_LEADS.index(name)] else ""
-        table.add_row(name, _fmt(r), _fmt(e, 4), note)
+        table.add_row(name, format_score(r), format_score(e, 4), note)
     hidden = [v for k, v in rec.scores.items() if not rec.derived[_index(k)]]
     if hidden:
         table.add_row(
             "mean",
-            _fmt(float(np.nanmean([v[0] for v in hidden]))),
-            _fmt(float(np.nanmean([v[1] for v in hidden])), 4),
+            format_score(float(np.nanmean([v[0] for v in hidden]))),
+            format_score(float(np.nanmean([v[1] for v in hidden])), 4),
             "(not derived)",
         )
     return table
@@ -322,7 +319,7 @@ def _report(settings, name, split, mask, method, report, geometry, checkpoint, b
     per = {key: s.per_lead() for key, s in scores.items()}
     for lead in hidden_independent:
         cells = [
-            f"{_fmt(per[k][lead]['r_mean'])} / {_fmt(per[k][lead]['rmse_mean'], 3)}"
+            f"{format_score(per[k][lead]['r_mean'])} / {format_score(per[k][lead]['rmse_mean'], 3)}"
             if lead in per[k]
             else "-"
             for k in scores
@@ -330,6 +327,10 @@ def _report(settings, name, split, mask, method, report, geometry, checkpoint, b
         table.add_row(lead, *cells)
     overall = {k: s.overall(hidden_independent) for k, s in scores.items()}
     table.add_row(
-        "mean", *[f"{_fmt(overall[k]['r_mean'])} / {_fmt(overall[k]['rmse_mean'], 3)}" for k in scores]
+        "mean",
+        *[
+            f"{format_score(overall[k]['r_mean'])} / {format_score(overall[k]['rmse_mean'], 3)}"
+            for k in scores
+        ],
     )
     console.out_console.print(table)
