@@ -2,12 +2,13 @@
 
 Every ordinary signal becomes a channel; the EDF+ annotation signal is skipped. ECG channels in
 EDF files are labelled ``ECG I``, ``ECG V1`` ... (the EDF+ convention) or just ``I``/``V1``: both
-match. Signals recorded at another rate than the first ECG channel (a pulse oximeter beside the
+match. A truncated file (edfio only warns) is an error. Signals recorded at another rate than the first ECG channel (a pulse oximeter beside the
 ECG) cannot share one time axis and are left out, listed in ``meta["skipped_signals"]``.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,16 @@ WHAT = "EDF"
 
 def read(path: Path) -> RawSignals:
     edfio = require("edfio", path, "EDF")
-    try:
-        edf = edfio.read_edf(str(path))
-        signals = list(edf.signals)
-    except Exception as exc:
-        raise RecordError(path, f"{WHAT}: cannot parse ({first_line(exc)})") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            edf = edfio.read_edf(str(path))
+            signals = list(edf.signals)
+        except Exception as exc:
+            raise RecordError(path, f"{WHAT}: cannot parse ({first_line(exc)})") from None
+    for warning in caught:  # edfio reads a truncated file and only warns: a damaged file is an error here
+        if "data record" in str(warning.message).lower():
+            raise RecordError(path, f"{WHAT}: truncated file ({first_line(warning.message)})")
     if not signals:
         raise RecordError(path, f"{WHAT}: no signals (only annotations)")
     ecg = [s for s in signals if lead_index(s.label) is not None]
