@@ -542,14 +542,13 @@ def find_records(
             matches = sorted(glob.glob(text, recursive=True), key=natural_key)
             if not matches:
                 raise RecordError(text, "no file matches this pattern")
-            files = [Path(m) for m in matches if not Path(m).is_dir()]
-            listed = _drop_segments([p for f in files for p in _file_record(f, strict=False)])
+            per_file = {m: _file_record(Path(m), strict=False) for m in matches if not Path(m).is_dir()}
+            keep = set(_drop_segments([p for paths in per_file.values() for p in paths]))
             for match in matches:
-                path = Path(match)
-                if path.is_dir():
-                    add(_folder_records(path), text)
-                elif path in listed or path.with_suffix(".hea") in listed:
-                    add(_file_record(path, strict=False), text)
+                if match in per_file:
+                    add([p for p in per_file[match] if p in keep], text)
+                else:
+                    add(_folder_records(Path(match)), text)
             continue
         path = Path(text)
         if path.is_dir():
