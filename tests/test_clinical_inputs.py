@@ -195,7 +195,7 @@ def test_duplicate_inputs_are_reported_and_read_once(tmp_path):
 
 
 def test_folder_without_records_says_what_it_holds(tmp_path):
-    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "notes.txt").write_text("1.25 µV → 3 mV\n", encoding="utf-8")
     (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4 \x00\x01\x02\xff")
     (tmp_path / "orphan.dat").write_bytes(b"\x00" * 64)
     (tmp_path / "report.xml").write_text("<?xml version='1.0'?><CardiologyXML/>")

@@ -148,6 +148,17 @@ def _resolve(path: Path) -> tuple[str, Path]:
     raise RecordError(path, "no such file")
 
 
+def _is_text(head: bytes) -> bool:
+    """UTF-8 (or ASCII) text without control characters other than tab and line ends."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of the head
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
+
+
 def describe_unknown(path: Path) -> str:
     """Why a file is not read, for one-line messages: what it looks like, and what would be read."""
     head = read_head(path, 512)
@@ -160,7 +171,7 @@ def describe_unknown(path: Path) -> str:
 
         root = xml_root(path, read_head(path))
         looks = f"XML with root element <{root}>" if root else "XML-like text"
-    elif all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+    elif _is_text(head):
         looks = "a text file"
     else:
         looks = "unrecognised binary content"
