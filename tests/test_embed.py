@@ -235,7 +235,8 @@ def test_record_with_only_I_and_II_is_embedded_with_a_warning(tmp_path, tiny_che
     code, result, _ = invoke(["embed", header, "--checkpoint", tiny_checkpoint])
     assert code == 0
     assert np.isfinite(np.load(io.BytesIO(result.stdout_bytes))).all()
-    assert "only I, II present" in result.stderr
+    # III, aVR, aVL and aVF are derived from I and II (exact), so six limb leads are used
+    assert "only I, II, III, aVR, aVL, aVF present" in result.stderr
 
 
 @pytest.mark.parametrize(

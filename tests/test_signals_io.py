@@ -234,8 +234,8 @@ def test_all_nan_and_mostly_nan(tmp_path):
 
 
 def test_no_recognisable_leads_and_all_flat(tmp_path):
-    header = write(tmp_path, "holter", ecg_like(channels=2), ["MLII", "V"])
-    with pytest.raises(RecordError, match=r"no recognisable ECG lead names \(found: MLII, V\)"):
+    header = write(tmp_path, "holter", ecg_like(channels=2), ["CM5", "V"])  # MLII would be read as II
+    with pytest.raises(RecordError, match=r"no recognisable ECG lead names \(found: CM5, V\)"):
         read_record(header)
     header = write(tmp_path, "flat", np.zeros((5000, 12)) + 0.5, CANONICAL_LEADS)
     with pytest.raises(RecordError, match="all leads are flat"):

@@ -125,3 +125,21 @@ def format_score(value, digits: int = 3) -> str:
     if not isinstance(value, numbers.Real) or not math.isfinite(value):  # numpy scalars included
         return "-"
     return f"{value:.{digits}f}"
+
+
+LeadMapOption = typer.Option(
+    None,
+    "--lead-map",
+    help="Name channels the reader does not know: OLD=NEW,... with NEW a standard lead or '-' to ignore "
+    "the channel, e.g. 'ECG1=I,ECG2=II,Pleth=-'.",
+    show_default=False,
+)
+
+
+def lead_map_from(spec: str | None) -> dict[str, str] | None:
+    """Parse --lead-map once (a one-line error for a bad entry) before any file is read."""
+    if spec is None:
+        return None
+    from lvcg_cli.signals.leads import parse_lead_map
+
+    return parse_lead_map(spec)

@@ -15,9 +15,11 @@ from lvcg_cli.commands._common import (
     CheckpointOption,
     ConfigOption,
     DeviceOption,
+    LeadMapOption,
     PresetOption,
     QuietOption,
     VisibleOption,
+    lead_map_from,
     progress_bar,
     settings_from,
     split_dotted,
@@ -32,7 +34,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         inputs: list[str] = typer.Argument(
             None,
-            help="Record files (.hea, .mat), folders (searched recursively) or globs.",
+            help="Record files (WFDB .hea, CPSC .mat, DICOM, MUSE/aECG/Philips XML, SCP-ECG, EDF), "
+            "folders (searched recursively) or globs.",
             show_default=False,
         ),
         output: Path = typer.Option(
@@ -52,6 +55,7 @@ def register(app: typer.Typer) -> None:
             None, "--split", help="With --data: only this split (train, val or test).", show_default=False
         ),
         visible: str = VisibleOption,
+        lead_map: str = LeadMapOption,
         batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
         workers: int = typer.Option(0, "--workers", help="Reader threads (0: up to 4, one per core)."),
         checkpoint: Path = CheckpointOption,
@@ -76,6 +80,8 @@ def register(app: typer.Typer) -> None:
 
             lvcg embed records/ "more/*.hea" -o emb.npz --visible I,II,V2
 
+            lvcg embed study.dcm muse.xml ecg.scp recording.edf -o clinical.npz
+
             lvcg embed --data ptbxl --split test -o ptbxl_test.parquet
         """
         from lvcg_cli.downstream.embed import check_output_suffix
@@ -95,6 +101,7 @@ def register(app: typer.Typer) -> None:
         ctx.args[:0] = extra
         settings = settings_from(ctx, preset=preset, config=config, explicit={"engine.device": device})
         mask = visible_from(visible)
+        leads = lead_map_from(lead_map)
 
         from lvcg_cli.downstream.embed import Embedder, expand_inputs, npy_bytes, save_embeddings
         from lvcg_cli.engine.checkpoint import load_model
@@ -102,7 +109,7 @@ def register(app: typer.Typer) -> None:
 
         started = time.perf_counter()
         torch_device = select_device(settings.engine.device)
-        paths, missing = ([], []) if data is not None else expand_inputs(inputs)
+        paths, missing = ([], []) if data is not None else expand_inputs(inputs, warn=console.warn)
         for path, problem in missing:
             console.warn(f"skipping {path}: {problem}")
         if data is None and not paths:
@@ -121,6 +128,7 @@ def register(app: typer.Typer) -> None:
             visible=mask,
             batch_size=batch_size,
             workers=workers or None,
+            lead_map=leads,
         )
         set_inference_threads(torch_device, busy_threads=embedder.workers)
         if data is not None:
@@ -134,8 +142,8 @@ def register(app: typer.Typer) -> None:
 
                 def tick(item) -> None:
                     bar.advance(task)
-                    if item.warning:
-                        console.warn(item.warning)
+                    for line in (item.warning or "").splitlines():
+                        console.warn(line)
                     if item.error is not None and len(paths) > 1:  # alone, it becomes the error itself
                         console.warn(f"skipping {item.error.path}: {item.error.problem}")
 

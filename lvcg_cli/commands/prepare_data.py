@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from lvcg_cli.commands._common import OVERRIDABLE, ConfigOption, QuietOption, settings_from
+from lvcg_cli.commands._common import (
+    OVERRIDABLE,
+    ConfigOption,
+    LeadMapOption,
+    QuietOption,
+    lead_map_from,
+    settings_from,
+)
 from lvcg_cli.console import err_console, info, is_quiet, set_quiet
 
 NAMES = "mimic, ptbxl, cpsc2018, chapman, ai-readi, ludb, folder"
@@ -33,6 +40,11 @@ Examples:
     lvcg prepare-data ptbxl --prepare.split strat_fold --prepare.ptbxl_rate 100 --data.fs 100
 
     lvcg prepare-data folder --root ./my_ecgs --out ./prepared/mine
+
+    lvcg prepare-data folder --root ./hospital_export --lead-map "ECG1=I,ECG2=II"
+
+A folder may hold WFDB and CPSC records and the formats hospitals export (DICOM, GE MUSE XML,
+HL7 aECG, SCP-ECG, Philips XML, EDF), recognised by content.
 
 See docs/DATA_PREPARATION.md for where to get each release and what comes out.
 """
@@ -71,6 +83,7 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         force: bool = typer.Option(False, "--force", help="Prepare again even if a finished cache exists."),
+        lead_map: str = LeadMapOption,
         config: list[Path] = ConfigOption,
         quiet: bool = QuietOption,
     ) -> None:
@@ -81,10 +94,18 @@ def register(app: typer.Typer) -> None:
             set_quiet(True)
         module = module_for(name)
         shard_spec = parse_shard(shard)
+        leads = lead_map_from(lead_map)
         explicit = {"prepare.workers": workers} if workers is not None else None
         settings = settings_from(ctx, config=config, explicit=explicit)
         result = prepare_dataset(
-            module.NAME, settings, root=root, out=out, workers=workers, shard=shard_spec, force=force
+            module.NAME,
+            settings,
+            root=root,
+            out=out,
+            workers=workers,
+            shard=shard_spec,
+            force=force,
+            lead_map=leads,
         )
         if result.reused:
             info(

@@ -16,9 +16,11 @@ from lvcg_cli.commands._common import (
     ConfigOption,
     DeviceOption,
     JsonOption,
+    LeadMapOption,
     PresetOption,
     QuietOption,
     format_score,
+    lead_map_from,
     progress_bar,
     settings_from,
     split_dotted,
@@ -86,7 +88,9 @@ def register(app: typer.Typer) -> None:
     def reconstruct(
         ctx: typer.Context,
         inputs: list[str] = typer.Argument(
-            None, help="Record files (.hea, .mat), folders or globs.", show_default=False
+            None,
+            help="Record files (WFDB, CPSC .mat, DICOM, MUSE/aECG/Philips XML, SCP-ECG, EDF), folders or globs.",
+            show_default=False,
         ),
         visible: str = typer.Option(
             None,
@@ -94,6 +98,7 @@ def register(app: typer.Typer) -> None:
             help="Leads given to the method, e.g. I,II,V2 (default: every lead the record has).",
             show_default=False,
         ),
+        lead_map: str = LeadMapOption,
         output: Path = typer.Option(
             None,
             "--output",
@@ -161,7 +166,10 @@ def register(app: typer.Typer) -> None:
                 require_matplotlib()
         settings = settings_from(ctx, preset=preset, config=config, explicit={"engine.device": device})
         mask = visible_from(visible)
+        leads = lead_map_from(lead_map)
         if data is not None:
+            if lead_map is not None:
+                raise LvcgError("--lead-map applies to record files, not to a prepared --data set")
             if inputs:
                 raise LvcgError("give either record files or --data NAME, not both")
             if mask is None:
@@ -171,7 +179,18 @@ def register(app: typer.Typer) -> None:
         if not inputs:
             raise LvcgError("nothing to reconstruct: give record files, folders or globs, or --data NAME")
         _records(
-            settings, inputs, mask, method, geometry, checkpoint, batch_size, output, plot, vcg_plot, as_json
+            settings,
+            inputs,
+            mask,
+            method,
+            geometry,
+            checkpoint,
+            batch_size,
+            output,
+            plot,
+            vcg_plot,
+            as_json,
+            lead_map=leads,
         )
 
 
@@ -194,13 +213,24 @@ def _reconstructor(settings, method: str, geometry: str, checkpoint, batch_size:
 
 
 def _records(
-    settings, inputs, mask, method, geometry, checkpoint, batch_size, output, plot, vcg_plot, as_json
+    settings,
+    inputs,
+    mask,
+    method,
+    geometry,
+    checkpoint,
+    batch_size,
+    output,
+    plot,
+    vcg_plot,
+    as_json,
+    lead_map=None,
 ) -> None:
     from lvcg_cli.downstream.embed import expand_inputs
     from lvcg_cli.downstream.reconstruct import save_reconstructions
     from lvcg_cli.signals.io import read_record
 
-    paths, missing = expand_inputs(inputs)
+    paths, missing = expand_inputs(inputs, warn=console.warn)
     for path, problem in missing:
         console.warn(f"skipping {path}: {problem}")
     several = len(paths) + len(missing) > 1 or any(Path(i).is_dir() or "*" in i for i in inputs)
@@ -216,7 +246,10 @@ def _records(
     results, skipped = [], list(missing)
     for path in paths:
         try:
-            rec = engine.reconstruct(read_record(path), mask)
+            record = read_record(path, lead_map=lead_map)
+            for message in record.meta.get("warnings", []):
+                console.warn(f"{path}: {message}")
+            rec = engine.reconstruct(record, mask)
         except RecordError as exc:
             if not several:
                 raise

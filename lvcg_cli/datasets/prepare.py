@@ -105,12 +105,14 @@ def _init_worker() -> None:
     signal_module.signal(signal_module.SIGINT, signal_module.SIG_IGN)
 
 
-def process_record(path: str, data: DataSettings) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def process_record(
+    path: str, data: DataSettings, lead_map: dict[str, str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read + preprocess one record into float16 mV (the cache's storage form)."""
     from lvcg_cli.signals.io import read_record
     from lvcg_cli.signals.preprocess import preprocess
 
-    record = read_record(path, max_nan_gap_s=data.max_nan_gap_s)
+    record = read_record(path, max_nan_gap_s=data.max_nan_gap_s, lead_map=lead_map)
     signal, present, flags = preprocess(record, data)
     signal = np.asarray(signal, dtype=np.float32)
     if not np.isfinite(signal).all():
@@ -122,7 +124,11 @@ def process_record(path: str, data: DataSettings) -> tuple[np.ndarray, np.ndarra
 
 
 def run_chunk(
-    index: int, record_paths: list[str], chunk_dir: str, data_dump: dict[str, Any]
+    index: int,
+    record_paths: list[str],
+    chunk_dir: str,
+    data_dump: dict[str, Any],
+    lead_map: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Process one chunk and write its files; returns the chunk's marker content."""
     from lvcg_cli.settings import DataSettings
@@ -133,7 +139,7 @@ def run_chunk(
     written, flags, present, skipped = [], [], [], []
     for local, path in enumerate(record_paths):
         try:
-            signal, mask, record_flags = process_record(path, data)
+            signal, mask, record_flags = process_record(path, data, lead_map)
         except RecordError as exc:
             skipped.append([local, exc.problem])
             continue
@@ -192,11 +198,14 @@ def prepare_dataset(
     shard: tuple[int, int] | None = None,
     force: bool = False,
     on_chunk: Callable[[int, dict], None] | None = None,
+    lead_map: dict[str, str] | None = None,
 ) -> PrepareResult:
     """Prepare data set ``name`` into a packed cache; see the module doc for the guarantees.
 
     ``on_chunk(index, marker)`` is called in this process after each finished chunk (tests use
-    it to interrupt a run).
+    it to interrupt a run). ``lead_map`` (parsed ``--lead-map``) is passed to every
+    ``read_record`` and stored with the preprocessing settings, so a cache made with another map
+    is not silently reused.
     """
     module = module_for(name)
     root_path = resolve_root(module.NAME, root, settings)
@@ -204,6 +213,8 @@ def prepare_dataset(
     base = Path(out).expanduser() if out is not None else default_out(module.NAME, settings)
     target = base / cache_mod.shard_dir_name(*shard) if shard else base
     want = cache_mod.preprocessing_of(settings.data)
+    if lead_map:
+        want = {**want, "lead_map": dict(lead_map)}
     result = PrepareResult(dataset=module.NAME, path=target)
 
     if force:
@@ -293,9 +304,11 @@ def prepare_dataset(
 
             if executor is None:
                 for k in pending:
-                    finished(k, run_chunk(k, chunk_paths(k), str(chunk_dir), data_dump))
+                    finished(k, run_chunk(k, chunk_paths(k), str(chunk_dir), data_dump, lead_map))
             else:
-                _run_pool(executor, pending, chunk_paths, str(chunk_dir), data_dump, n_workers, finished)
+                _run_pool(
+                    executor, pending, chunk_paths, str(chunk_dir), data_dump, n_workers, finished, lead_map
+                )
     except KeyboardInterrupt:
         n_done = len(done) + len(result.chunks_run)
         info(
@@ -346,14 +359,16 @@ def _start_pool(n_workers: int) -> ProcessPoolExecutor:
     return executor
 
 
-def _run_pool(executor, pending, chunk_paths, chunk_dir, data_dump, n_workers, finished) -> None:
+def _run_pool(
+    executor, pending, chunk_paths, chunk_dir, data_dump, n_workers, finished, lead_map=None
+) -> None:
     """Chunks over the pool, at most ``2 * n_workers`` in flight (bounded memory, quick Ctrl-C)."""
     queue = list(pending)
     in_flight: dict = {}
     while queue or in_flight:
         while queue and len(in_flight) < 2 * n_workers:
             k = queue.pop(0)
-            in_flight[executor.submit(run_chunk, k, chunk_paths(k), chunk_dir, data_dump)] = k
+            in_flight[executor.submit(run_chunk, k, chunk_paths(k), chunk_dir, data_dump, lead_map)] = k
         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
         for future in done:
             k = in_flight.pop(future)
@@ -459,7 +474,8 @@ def _assemble(
         "shard": list(shard) if shard else None,
         "tasks": plan.tasks,
         "default_task": plan.default_task,
-        "preprocessing": cache_mod.preprocessing_of(settings.data),
+        # as planned (job.json): the data settings plus a --lead-map when one was given
+        "preprocessing": json.loads((target / PARTIAL / "job.json").read_text())["preprocessing"],
         "info": plan.info,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "complete": True,

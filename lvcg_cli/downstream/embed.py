@@ -111,16 +111,23 @@ class Prepared:
 
 
 def prepare_record(
-    index: int, path: Path, data: DataSettings, model: ModelSettings, requested: np.ndarray | None
+    index: int,
+    path: Path,
+    data: DataSettings,
+    model: ModelSettings,
+    requested: np.ndarray | None,
+    lead_map: dict[str, str] | None = None,
 ) -> Prepared:
     """Read, preprocess and window one record (runs in a worker thread; never raises RecordError)."""
     from lvcg_cli.signals.io import read_record
     from lvcg_cli.signals.model_input import make_sample
 
     try:
-        record = read_record(path)
+        record = read_record(path, lead_map=lead_map)
         signal, present, _ = filtered_signal(record, data)
         seen, warning = choose_visible(present, requested, path)
+        notes = [f"{path}: {message}" for message in record.meta.get("warnings", [])]
+        warning = "\n".join([*notes, warning] if warning else notes) or None
         samples = [make_sample(w, present, seen, data, model) for w in embedding_windows(signal, data)]
         return Prepared(index, record.id, str(path), samples, warning)
     except RecordError as exc:
@@ -160,6 +167,7 @@ class Embedder:
         visible: np.ndarray | None = None,
         batch_size: int = 64,
         workers: int | None = None,
+        lead_map: dict[str, str] | None = None,
     ):
         if batch_size < 1:
             raise LvcgError(f"--batch-size must be >= 1 (got {batch_size})")
@@ -170,6 +178,7 @@ class Embedder:
         self.visible = None if visible is None else np.asarray(visible, dtype=bool)
         self.batch_size = int(batch_size)
         self.workers = workers if workers is not None else min(4, max(1, (os.cpu_count() or 2)))
+        self.lead_map = lead_map
         self.model.eval()
 
     @property
@@ -235,6 +244,7 @@ class Embedder:
                             self.data,
                             self.model_settings,
                             self.visible,
+                            self.lead_map,
                         )
                     )
                     submitted += 1
@@ -290,24 +300,34 @@ class Embedder:
 # --------------------------------------------------------------------------------------------
 # inputs and outputs
 # --------------------------------------------------------------------------------------------
-def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files, folders and globs -> record paths; inputs that match nothing are reported, not raised."""
+def expand_inputs(
+    inputs: Iterable[str], warn: Callable[[str], None] | None = None
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files, folders and globs -> record paths; inputs that match nothing are reported, not raised.
+
+    A record reached twice (the same file given twice, or a file inside a folder also given) is
+    kept once, at its first place, and reported through ``warn``.
+    """
     from lvcg_cli.signals.io import find_records
 
     found: list[Path] = []
     missing: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for item in inputs:
         try:
-            paths = find_records([item])
+            paths = find_records([item], warn=warn)
         except RecordError as exc:
             missing.append((exc.path, exc.problem))
             continue
         for path in paths:
             key = os.path.abspath(path)
             if key not in seen:
-                seen.add(key)
+                seen[key] = item
                 found.append(path)
+            elif warn is not None:
+                first = seen[key]
+                how = "given more than once" if first == item else f"given again as {item}"
+                warn(f"{path}: {how} (first as {first}); read once")
     return found, missing
 
 

@@ -1,15 +1,21 @@
 """Read any 12-lead record into a :class:`Record`: canonical lead order, mV, finite samples.
 
-Two on-disk forms are understood:
+The on-disk forms understood:
 
 * **WFDB** (``.hea`` + ``.dat``, or the PhysioNet/CinC 2020-2021 ``.hea`` + ``.mat``), read with
   ``wfdb.rdrecord``; this covers PTB-XL, LUDB, MIMIC-IV-ECG, Chapman, CinC and PTB Diagnostic.
 * **CPSC 2018 original** ``.mat`` files (a struct ``ECG`` with ``data`` 12 x N, 500 Hz, mV) that
   have no header, read with ``scipy.io.loadmat``.
+* the formats hospitals export: **DICOM** waveforms, **GE MUSE XML**, **HL7 aECG**, **SCP-ECG**,
+  **Philips XML** and **EDF/EDF+**, recognised by content (magic bytes, XML root element), not by
+  suffix, and read by :mod:`lvcg_cli.signals.readers`.
 
-Leads are matched by name (see :mod:`lvcg_cli.signals.leads`), never by position; leads a file
-lacks are zeros with ``present=False``; non-standard channels (Frank ``vx/vy/vz``) are kept in
-``meta["extra_signals"]``. Every problem with a file becomes one :class:`RecordError` naming it.
+Leads are matched by name (see :mod:`lvcg_cli.signals.leads`), never by position; a ``lead_map``
+renames what the built-in vocabulary does not know. Leads a file lacks are zeros with
+``present=False``, except III, aVR, aVL and aVF, which are *derived* from I and II (Einthoven and
+Goldberger, exact) and flagged ``derived_lead:<name>``. Non-standard channels (Frank ``vx/vy/vz``,
+paediatric ``V3R``/``V7``) are kept in ``meta["extra_signals"]``, flagged ``extra_lead:<name>`` and
+never used as a standard lead. Every problem with a file becomes one :class:`RecordError` naming it.
 
 Reading is the baseline other stages are timed against, so the success path does nothing beyond
 ``wfdb.rdrecord`` but a few whole-array numpy operations; diagnosis of *why* a file failed only
@@ -23,15 +29,17 @@ import glob
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lvcg_cli.errors import RecordError
-from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS, lead_index
+from lvcg_cli.signals.leads import CANONICAL_LEADS, LIMB_FROM_I_II, N_LEADS, assign_leads
 from lvcg_cli.signals.preprocess import MAX_NAN_GAP_S, repair_nonfinite
+from lvcg_cli.signals.readers import FORMATS, SUPPORTED, read_format, sniff
+from lvcg_cli.signals.readers.detect import read_head
 
 MAX_NAN_FRACTION = 0.5
 """A record with more than this fraction of non-finite samples (over its standard leads) is rejected."""
@@ -51,10 +59,13 @@ class Record:
 
     ``signal`` is (12, T) float32 in mV in :data:`CANONICAL_LEADS` order; absent leads are zeros
     and ``present`` is False for them. ``flags`` lists what was done to the record
-    (``nan_repaired``, ``nan_lead:V3``, ``flat_lead:aVL``, ``unknown_unit:II``, ``duplicate_lead:I``).
-    ``meta`` holds ``format`` (``wfdb``/``cpsc``), ``leads_in_file``, ``units``, ``comments``,
-    ``age`` (int or None), ``sex`` (``M``/``F``/None), ``dx`` (list of codes), ``header`` (all
-    ``key: value`` comment pairs) and, when the file has non-standard channels,
+    (``nan_repaired``, ``nan_lead:V3``, ``flat_lead:aVL``, ``unknown_unit:II``, ``duplicate_lead:I``,
+    ``derived_lead:III``, ``extra_lead:V3R``, ``lead_alias:MLII->II``, ``lead_map:ECG1->I``).
+    ``meta`` holds ``format`` (``wfdb``/``cpsc``/``dicom``/``muse``/``aecg``/``scp``/``philips``/
+    ``edf``), ``leads_in_file``, ``units``, ``comments``, ``age`` (int or None), ``sex``
+    (``M``/``F``/None), ``dx`` (list of codes), ``header`` (all ``key: value`` comment pairs),
+    ``warnings`` (lines worth showing a user: a lead read under an alias, leads kept as extras),
+    format details (device, waveform group ...) and, when the file has non-standard channels,
     ``extra_signals`` ({name: (T,) float32 mV}).
     """
 
@@ -78,23 +89,33 @@ class Record:
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
-def read_record(path: str | os.PathLike, *, max_nan_gap_s: float = MAX_NAN_GAP_S) -> Record:
-    """Read one record; ``path`` may be the header, the record name without suffix, or a CPSC ``.mat``.
+def read_record(
+    path: str | os.PathLike,
+    *,
+    max_nan_gap_s: float = MAX_NAN_GAP_S,
+    lead_map: Mapping[str, str] | str | None = None,
+) -> Record:
+    """Read one record; ``path`` may be a WFDB header, the record name without suffix, a CPSC ``.mat``
+    or a DICOM, GE MUSE XML, HL7 aECG, SCP-ECG, Philips XML or EDF file (recognised by content).
 
-    Raises :class:`RecordError` (one line naming the file and the problem) for a missing file, a
-    header without its signal file, truncated or over-long signal files, non-ECG or garbage files,
-    records that are mostly NaN, entirely flat, or have no recognisable lead names.
+    ``lead_map`` (``{"ECG1": "I"}`` or ``"ECG1=I,Pleth=-"``) names channels the built-in vocabulary
+    does not know; ``-`` ignores a channel. Raises :class:`RecordError` (one line naming the file
+    and the problem) for a missing file, a header without its signal file, truncated or over-long
+    signal files, non-ECG or garbage files, an unsupported format, a reader library that is not
+    installed, records that are mostly NaN, entirely flat, or have no recognisable lead names.
     """
     kind, target = _resolve(Path(path))
     if kind == "wfdb":
         signal, fs, names, units, comments, meta = _read_wfdb(target)
-    else:
+    elif kind == "cpsc":
         signal, fs, names, units, comments, meta = _read_cpsc(target)
-    return _to_record(target, signal, fs, names, units, comments, meta, max_nan_gap_s)
+    else:
+        signal, fs, names, units, comments, meta = read_format(kind, target)
+    return _to_record(target, signal, fs, names, units, comments, meta, max_nan_gap_s, lead_map)
 
 
 def _resolve(path: Path) -> tuple[str, Path]:
-    """Which reader and which file: ('wfdb', header) or ('cpsc', mat)."""
+    """Which reader and which file: ('wfdb', header), ('cpsc', mat) or (a clinical format, file)."""
     if path.is_dir():
         raise RecordError(path, "is a folder, not a record (give a .hea or .mat file)")
     suffix = path.suffix.lower()
@@ -108,8 +129,11 @@ def _resolve(path: Path) -> tuple[str, Path]:
             return "wfdb", header
         if not path.is_file():
             raise RecordError(path, "no such file")
-        if suffix == ".mat":
-            return "cpsc", path
+        kind = sniff(path)
+        if suffix == ".mat" and kind in (None, "cpsc"):
+            return "cpsc", path  # loadmat says what is wrong with a damaged one
+        if kind in FORMATS:
+            return kind, path
         raise RecordError(path, "WFDB signal file without its .hea header")
     header, mat = Path(f"{path}.hea"), Path(f"{path}.mat")
     if header.is_file():
@@ -117,8 +141,41 @@ def _resolve(path: Path) -> tuple[str, Path]:
     if mat.is_file():
         return "cpsc", mat
     if path.is_file():
-        raise RecordError(path, "not an ECG record (expected a WFDB .hea header or a CPSC .mat file)")
+        kind = sniff(path)
+        if kind is not None:
+            return kind, path
+        raise RecordError(path, f"not an ECG record in a supported format ({describe_unknown(path)})")
     raise RecordError(path, "no such file")
+
+
+def _is_text(head: bytes) -> bool:
+    """UTF-8 (or ASCII) text without control characters other than tab and line ends."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of the head
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
+
+
+def describe_unknown(path: Path) -> str:
+    """Why a file is not read, for one-line messages: what it looks like, and what would be read."""
+    head = read_head(path, 512)
+    if not head:
+        looks = "empty or unreadable file"
+    elif head.startswith(b"\xffBIOSEMI"):
+        looks = "BDF (24-bit BioSemi), not EDF"
+    elif head.lstrip().startswith(b"<") or head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        from lvcg_cli.signals.readers.detect import xml_root
+
+        root = xml_root(path, read_head(path))
+        looks = f"XML with root element <{root}>" if root else "XML-like text"
+    elif _is_text(head):
+        looks = "a text file"
+    else:
+        looks = "unrecognised binary content"
+    return f"{looks}; supported: {SUPPORTED}"
 
 
 def _read_wfdb(header: Path):
@@ -328,17 +385,19 @@ def _unit_factor(unit: str) -> float | None:
     return 1.0 if key == "" else _UNIT_TO_MV.get(key)
 
 
-def _to_record(path, samples, fs, names, units, comments, meta, max_nan_gap_s) -> Record:
-    """Canonical order, mV, NaN repair and the record-level sanity checks."""
+def _to_record(path, samples, fs, names, units, comments, meta, max_nan_gap_s, lead_map=None) -> Record:
+    """Canonical order, mV, NaN repair, derived limb leads and the record-level sanity checks."""
     samples = np.asarray(samples)  # (T, C) as wfdb returns it
     n_time = samples.shape[0]
-    flags: list[str] = []
+    assignment = assign_leads(names, lead_map)
+    flags: list[str] = list(assignment.flags)
+    warnings: list[str] = [*meta.pop("warnings", []), *assignment.warnings]
     rows, cols, factors = [], [], []
     extra_names = []
-    for col, name in enumerate(names):
-        index = lead_index(name)
+    for col, index in enumerate(assignment.index):
         if index is None:
-            extra_names.append(col)
+            if col not in assignment.dropped:
+                extra_names.append(col)
             continue
         if index in rows:
             flags.append(f"duplicate_lead:{CANONICAL_LEADS[index]}")
@@ -352,7 +411,9 @@ def _to_record(path, samples, fs, names, units, comments, meta, max_nan_gap_s) -
         factors.append(factor)
     if not rows:
         found = ", ".join(names) if names else "none"
-        raise RecordError(path, f"no recognisable ECG lead names (found: {found})")
+        raise RecordError(
+            path, f"no recognisable ECG lead names (found: {found}); name them with --lead-map OLD=NEW"
+        )
 
     signal = np.zeros((N_LEADS, n_time), dtype=np.float32)
     block = samples[:, cols].T
@@ -375,6 +436,7 @@ def _to_record(path, samples, fs, names, units, comments, meta, max_nan_gap_s) -
         if all(flag.startswith("flat_lead:") for flag in repair_flags):
             raise RecordError(path, "all leads are flat (no signal)")
         raise RecordError(path, "no usable lead (every lead is flat or has long NaN gaps)")
+    flags.extend(_derive_limb_leads(signal, present, in_file=set(rows)))
 
     meta = {
         **meta,
@@ -391,9 +453,37 @@ def _to_record(path, samples, fs, names, units, comments, meta, max_nan_gap_s) -
             )
             for c in extra_names
         }
+        flags.extend(f"extra_lead:{names[c]}" for c in extra_names)
+        missing = [CANONICAL_LEADS[i] for i in range(N_LEADS) if not present[i]]
+        warnings.append(
+            f"not standard leads, kept as extras and not used: {', '.join(names[c] for c in extra_names)}"
+            + (f" (the record has no {', '.join(missing)})" if missing else "")
+        )
+    meta["warnings"] = warnings
     return Record(
         id=_record_id(path), path=path, signal=signal, present=present, fs=fs, flags=flags, meta=meta
     )
+
+
+def _derive_limb_leads(signal: np.ndarray, present: np.ndarray, in_file: set[int]) -> list[str]:
+    """Fill III, aVR, aVL, aVF that the file lacks from I and II (in place); their flags.
+
+    Only leads *absent from the file* are derived: a lead the file has but that was dropped (long
+    NaN gap, flat) stays absent, as the file says it is unusable. Nothing is derived without both
+    I and II, and no other lead is ever filled in.
+    """
+    i, ii = CANONICAL_LEADS.index("I"), CANONICAL_LEADS.index("II")
+    if not (present[i] and present[ii]):
+        return []
+    flags = []
+    lead_i, lead_ii = signal[i].astype(np.float64), signal[ii].astype(np.float64)
+    for name, (a, b) in LIMB_FROM_I_II.items():
+        index = CANONICAL_LEADS.index(name)
+        if index not in in_file:
+            signal[index] = a * lead_i + b * lead_ii
+            present[index] = True
+            flags.append(f"derived_lead:{name}")
+    return flags
 
 
 def _record_id(path: Path) -> str:
@@ -428,42 +518,65 @@ def _parse_comments(comments: Iterable[str]) -> dict:
 # --------------------------------------------------------------------------------------------
 # finding records
 # --------------------------------------------------------------------------------------------
-def find_records(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+def find_records(
+    inputs: Iterable[str | os.PathLike], *, warn: Callable[[str], None] | None = None
+) -> list[Path]:
     """Expand files, folders (recursively) and globs into record paths.
 
-    A folder yields every ``.hea`` under it and every ``.mat`` that has no ``.hea`` beside it
-    (CPSC 2018 originals), sorted; a ``.dat``/``.mat`` with a header and a record name without
-    suffix resolve to the header. The order of the arguments is kept, and a record named twice
-    is listed once (at its first place). A path that does not exist, or a glob that matches
-    nothing, raises :class:`RecordError`.
+    A folder yields every ``.hea`` under it, every ``.mat`` that has no ``.hea`` beside it (CPSC
+    2018 originals) and every other file whose *content* is a supported format (DICOM, MUSE XML,
+    aECG, SCP-ECG, Philips XML, EDF), in natural order (``2`` before ``10``). A multi-segment WFDB
+    record is listed once, by its master header: its segment and layout headers are not records of
+    their own. A ``.dat``/``.mat`` with a header and a record name without suffix resolve to the
+    header. The order of the arguments is kept, and a record named twice is listed once (at its
+    first place) with a ``warn`` call saying so. A path that does not exist, a glob that matches
+    nothing, or a folder without any readable record (the message says which files it holds and
+    why none is one) raises :class:`RecordError`.
     """
     found: list[Path] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
 
-    def add(candidates: Iterable[Path]) -> None:
+    def add(candidates: Iterable[Path], given: str) -> None:
         for candidate in candidates:
             key = os.path.normcase(os.path.abspath(candidate))
             if key not in seen:
-                seen.add(key)
+                seen[key] = given
                 found.append(candidate)
+            elif warn is not None:
+                first = seen[key]
+                how = f"given again as {given}" if given != first else "given more than once"
+                warn(f"{candidate}: {how} (first as {first}); read once")
 
     for item in inputs:
         text = os.fspath(item)
         if glob.has_magic(text):
-            matches = sorted(glob.glob(text, recursive=True))
+            matches = sorted(glob.glob(text, recursive=True), key=natural_key)
             if not matches:
                 raise RecordError(text, "no file matches this pattern")
+            per_file = {m: _file_record(Path(m), strict=False) for m in matches if not Path(m).is_dir()}
+            keep = set(_drop_segments([p for paths in per_file.values() for p in paths]))
             for match in matches:
-                path = Path(match)
-                add(_folder_records(path) if path.is_dir() else _file_record(path, strict=False))
+                if match in per_file:
+                    add([p for p in per_file[match] if p in keep], text)
+                else:
+                    add(_folder_records(Path(match)), text)
             continue
         path = Path(text)
         if path.is_dir():
-            add(_folder_records(path))
+            records = _folder_records(path)
+            if not records:
+                raise RecordError(path, _empty_folder_problem(path))
+            add(records, text)
         else:
-            records = _file_record(path, strict=True)
-            add(records)
+            add(_file_record(path, strict=True), text)
     return found
+
+
+def natural_key(path: str | os.PathLike) -> tuple:
+    """Sort key that orders numbered names as people do: ``rec2`` before ``rec10``."""
+    return tuple(
+        ([int(t) if t.isdigit() else t for t in re.split(r"(\d+)", part)], part) for part in Path(path).parts
+    )
 
 
 def _file_record(path: Path, strict: bool) -> list[Path]:
@@ -474,21 +587,92 @@ def _file_record(path: Path, strict: bool) -> list[Path]:
         header = path.with_suffix(".hea")
         if header.is_file():
             return [header]
-        return [path] if suffix == ".mat" or strict else []
+        if suffix == ".mat" or strict:
+            return [path]
+        return [path] if sniff(path) in FORMATS else []
     header = Path(f"{path}.hea")
     if header.is_file():
         return [header]
     if Path(f"{path}.mat").is_file():
         return [Path(f"{path}.mat")]
     if path.is_file():
-        return [path] if strict else []  # read_record will say what is wrong with it
+        return [path] if strict or sniff(path) is not None else []  # read_record says what is wrong
     if strict:
         raise RecordError(path, "no such file or folder")
     return []
 
 
 def _folder_records(folder: Path) -> list[Path]:
-    headers = sorted(folder.rglob("*.hea"))
-    header_stems = {h.with_suffix("") for h in headers}
-    mats = [m for m in folder.rglob("*.mat") if m.with_suffix("") not in header_stems]
-    return sorted([*headers, *mats], key=lambda p: p.as_posix())
+    """Every record under ``folder`` (see :func:`find_records`), in natural order."""
+    headers, mats, others = [], [], []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        names = set(files)
+        for name in files:
+            if name.startswith("."):
+                continue
+            stem, suffix = os.path.splitext(name)
+            lower = suffix.lower()
+            if lower == ".hea":
+                headers.append(Path(root, name))
+            elif f"{stem}.hea" in names:
+                continue  # a WFDB record's signal or annotation file
+            elif lower == ".mat":
+                mats.append(Path(root, name))
+            else:
+                others.append(Path(root, name))
+    clinical = [p for p in others if sniff(p) is not None]
+    return sorted([*_drop_segments(headers), *mats, *clinical], key=natural_key)
+
+
+def _record_line(header: Path) -> list[str]:
+    """The fields of a WFDB header's record line (first line that is not a comment), or ``[]``."""
+    text = read_head(header, 16384).decode("latin-1")
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line.split()
+    return []
+
+
+def _drop_segments(paths: list[Path]) -> list[Path]:
+    """Leave out the segment and layout headers of multi-segment records whose master is listed.
+
+    Only folders holding several headers can hold a master and its segments, so single-record
+    folders (MIMIC-IV-ECG's layout) cost no extra read.
+    """
+    by_dir: dict[Path, list[Path]] = {}
+    for path in paths:
+        if path.suffix.lower() == ".hea":
+            by_dir.setdefault(path.parent, []).append(path)
+    segments: set[Path] = set()
+    for folder, headers in by_dir.items():
+        if len(headers) < 2:
+            continue
+        for header in headers:
+            fields = _record_line(header)
+            if not fields or "/" not in fields[0]:
+                continue  # a single-segment record
+            for line in header.read_text(encoding="latin-1").splitlines()[1:]:
+                parts = line.split()
+                if parts and not parts[0].startswith("#") and parts[0] != "~":
+                    segments.add(folder / f"{parts[0]}.hea")
+    return [p for p in paths if p not in segments]
+
+
+def _empty_folder_problem(folder: Path) -> str:
+    """One line: no record in ``folder``, the files it holds and why none of them is one."""
+    files = sorted(
+        (p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")), key=natural_key
+    )
+    if not files:
+        return f"folder holds no files; supported: {SUPPORTED}"
+    reasons = []
+    for path in files[:4]:
+        name = path.relative_to(folder).as_posix()
+        if path.suffix.lower() in {".dat", ".xyz"}:
+            reasons.append(f"{name}: WFDB signal file without its .hea header")
+        else:
+            reasons.append(f"{name}: {describe_unknown(path).split(';')[0]}")
+    more = f" and {len(files) - 4} more" if len(files) > 4 else ""
+    return f"no ECG record among {len(files)} file(s) ({'; '.join(reasons)}{more}); supported: {SUPPORTED}"
