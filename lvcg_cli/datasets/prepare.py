@@ -280,7 +280,7 @@ def prepare_dataset(
     # single-threaded parent is both the fastest start and the safe one.
     executor = _start_pool(n_workers) if n_workers > 1 and pending else None
     try:
-        with progress() as bar:
+        with progress(unit="records") as bar:
             label = f"{module.NAME}" + (f" shard {shard[0]}/{shard[1]}" if shard else "")
             task = bar.add_task(f"preparing {label}", total=len(records))
             bar.update(task, completed=sum(len(chunk_paths(k)) for k in done))
