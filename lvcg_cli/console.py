@@ -48,19 +48,25 @@ class StreamConsole(Console):
 
     Written to a file or a pipe, rich falls back to 80 columns and inserts line breaks into long
     lines (paths, progress) and squeezes tables; here such a console is as wide as any line, so
-    every log line stays one line and every table keeps its natural width.
+    every log line stays one line and every table keeps its natural width. (A ``COLUMNS``
+    variable, often inherited from a login shell, describes a terminal, not a file.)
     """
+
+    def __init__(self, *args: Any, width: int | None = None, **kwargs: Any):
+        super().__init__(*args, width=width, **kwargs)
+        self._fixed_width = width
 
     @property
     def size(self) -> ConsoleDimensions:
         size = super().size
-        if self._width is None and not self.is_terminal:
+        if self._fixed_width is None and not self.is_terminal:
             return ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
         return size
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
         Console.size.fset(self, new_size)
+        self._fixed_width = new_size[0]
 
 
 err_console = StreamConsole(stderr=True, highlight=False, soft_wrap=True)

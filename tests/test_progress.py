@@ -106,7 +106,8 @@ def test_a_console_on_a_file_never_wraps_but_a_terminal_does():
 @pytest.mark.usefixtures("one_torch_thread")
 def test_pretrain_with_stderr_in_a_file_logs_progress_lines(tmp_path):
     """A batch job (SLURM, nohup, CI) sees step, loss, rate and ETA every log_every steps."""
-    env = {k: v for k, v in os.environ.items() if k not in {"LVCG_NO_PROGRESS", "COLUMNS"}}
+    env = {k: v for k, v in os.environ.items() if k != "LVCG_NO_PROGRESS"}
+    env["COLUMNS"] = "80"  # a login shell's width must not wrap a log file
     err_path = tmp_path / "stderr.txt"
     args = [
         "pretrain", "--max-steps", "8", "--out", str(tmp_path / "run"),
