@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,6 +75,11 @@ def test_root_from_environment_then_reuse_then_force(tmp_path, monkeypatch):
     assert len(PackedCache.open(out)) == 4
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "reusing it (add --force" in again.stderr
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    payload = json.loads(as_json.stdout)
+    assert payload["path"] == str(out) and payload["reused"] is True
+    assert payload["n_written"] == 4 and payload["dataset"] == "ludb"
     forced = runner.invoke(app, [*args, "--force"])
     assert forced.exit_code == 0 and "reusing" not in forced.stderr and "written" in forced.stderr
 

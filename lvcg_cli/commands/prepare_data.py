@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
-from lvcg_cli.commands._common import OVERRIDABLE, ConfigOption, QuietOption, settings_from
+from lvcg_cli.commands._common import OVERRIDABLE, ConfigOption, JsonOption, QuietOption, settings_from
 from lvcg_cli.console import err_console, info, is_quiet, set_quiet
 
 NAMES = "mimic, ptbxl, cpsc2018, chapman, ai-readi, ludb, folder"
@@ -71,6 +72,7 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         force: bool = typer.Option(False, "--force", help="Prepare again even if a finished cache exists."),
+        as_json: bool = JsonOption,
         config: list[Path] = ConfigOption,
         quiet: bool = QuietOption,
     ) -> None:
@@ -93,7 +95,25 @@ def register(app: typer.Typer) -> None:
             )
         else:
             _summary(result)
-        typer.echo(str(result.path))
+        if as_json:
+            typer.echo(json.dumps(_result_json(result), indent=2))
+        else:
+            typer.echo(str(result.path))
+
+
+def _result_json(result) -> dict:
+    """What ``--json`` prints: where the cache is and what went into it."""
+    return {
+        "dataset": result.dataset,
+        "path": str(result.path),
+        "reused": result.reused,
+        "n_planned": result.n_planned,
+        "n_written": result.n_written,
+        "n_skipped": result.n_skipped,
+        "skipped": dict(result.skipped.most_common()),
+        "skipped_file": str(result.path / "skipped.tsv"),
+        "seconds": round(result.seconds, 3),
+    }
 
 
 def _summary(result) -> None:
