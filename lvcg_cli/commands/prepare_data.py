@@ -21,7 +21,8 @@ NAME is one of: {NAMES}.
 The release root comes from --root, else from the setting --prepare.NAME_root, e.g. --prepare.mimic_root
 (also the environment variable LVCG_PREPARE__MIMIC_ROOT, or a --config YAML). Records that cannot be read
 are skipped and listed in skipped.tsv; the rest is written. An interrupted run continues where
-it stopped when run again; a finished cache is reused unless --force.
+it stopped when run again. A finished cache is reused only if it was made from the same release
+root and settings (else: prepare into another --out, or replace it with --force).
 
 Examples:
 
@@ -90,8 +91,8 @@ def register(app: typer.Typer) -> None:
         )
         if result.reused:
             info(
-                f"{module.NAME}: already prepared at {result.path} ({result.n_written} records); "
-                "reusing it (add --force to prepare again)"
+                f"{module.NAME}: already prepared at {result.path} from the same release and settings "
+                f"({result.n_written} records); reusing it (add --force to prepare again)"
             )
         else:
             _summary(result)
