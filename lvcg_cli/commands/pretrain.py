@@ -290,13 +290,13 @@ def register(app: typer.Typer) -> None:
 
             lvcg pretrain
 
-            lvcg pretrain --preset lvcg-base --data mimic-iv-ecg --gpus 4 --run-id base-mimic
+            lvcg pretrain --preset lvcg-base --data mimic --gpus 4 --run-id base-mimic
 
             lvcg pretrain --resume --run-id base-mimic
 
             lvcg pretrain --data.meta_root mimic_manifest.jsonl --train.lr 3e-4
 
-            torchrun --nnodes 2 --nproc-per-node 8 ... -m lvcg_cli pretrain --preset lvcg-base --data mimic-iv-ecg
+            torchrun --nnodes 2 --nproc-per-node 8 ... -m lvcg_cli pretrain --preset lvcg-base --data mimic
         """
         console.set_quiet(quiet)
         resume_path, rest = split_resume_path(list(ctx.args))

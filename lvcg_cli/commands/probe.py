@@ -21,9 +21,21 @@ from lvcg_cli.commands._common import (
     settings_from,
 )
 from lvcg_cli.errors import LvcgError
+from lvcg_cli.settings import ProbeSettings
 
 CSV_NAME = "probing_results.csv"
 RUN_PREFIX = "probe-"
+PROBE_TASKS: dict[str, tuple[str, ...]] = {
+    "sim": ("sim",),
+    "ptbxl": ("super", "sub", "form", "rhythm", "diag", "all"),
+    "cpsc2018": ("dx",),
+    "chapman": ("lvcg", "melp", "dx"),
+    "ai-readi": ("cardio_relevant",),
+    "ludb": ("axis", "rhythm", "hypertrophy"),
+}
+"""Each probe-able data set's tasks, its default first (what ``prepare-data`` writes; tests check it)."""
+TASKS_HELP = "; ".join(f"{name}: {', '.join(tasks)}" for name, tasks in PROBE_TASKS.items())
+_DEFAULTS = ProbeSettings()
 
 
 def _claim_run_dir(settings) -> tuple[Path, bool]:
@@ -44,26 +56,33 @@ def register(app: typer.Typer) -> None:
         dataset: str = typer.Option(
             None,
             "--dataset",
-            help="Data set: sim (default), ptbxl, cpsc2018, chapman, ai-readi, ludb.",
+            help=f"Data set: {', '.join(PROBE_TASKS)}, or a prepared folder (default: {_DEFAULTS.dataset}).",
             show_default=False,
         ),
         task: str = typer.Option(
             None,
             "--task",
-            help="Task (ptbxl: super, sub, form, rhythm; ludb: rhythm, axis, hypertrophy).",
+            help=f"Task of the data set (default: its first one here): {TASKS_HELP}.",
             show_default=False,
         ),
         ratio: float = typer.Option(
             None,
             "--ratio",
-            help="Fraction of the training split with labels (default 1.0).",
+            help=f"Fraction of the training split with labels (default: {_DEFAULTS.ratio:g}).",
             show_default=False,
         ),
         seed: list[int] = typer.Option(
-            None, "--seed", help="Seed of the label subset; repeat for mean +/- std.", show_default=False
+            None,
+            "--seed",
+            help="Seed of the label subset; repeat for mean +/- std "
+            f"(default: {', '.join(str(s) for s in _DEFAULTS.seeds)}).",
+            show_default=False,
         ),
         model: str = typer.Option(
-            None, "--model", help="lvcg (default), random-init or features.", show_default=False
+            None,
+            "--model",
+            help=f"lvcg, random-init or features (default: {_DEFAULTS.model}).",
+            show_default=False,
         ),
         baselines: bool = typer.Option(
             False, "--baselines", help="Also probe random-init and features (same table)."
@@ -73,12 +92,15 @@ def register(app: typer.Typer) -> None:
         ),
         checkpoint: Path = CheckpointOption,
         out: Path = typer.Option(
-            None, "--out", help="Run folder (default: runs/probe-<timestamp>).", show_default=False
+            None,
+            "--out",
+            help=f"Run folder, new or empty (default: a new runs/{RUN_PREFIX}YYYYmmdd-HHMMSS-XXXX).",
+            show_default=False,
         ),
         csv: Path = typer.Option(
             None,
             "--csv",
-            help=f"Append rows to this CSV (default: <run folder>/{CSV_NAME}).",
+            help=f"Append rows to this CSV, e.g. one shared by several runs (default: RUN_FOLDER/{CSV_NAME}).",
             show_default=False,
         ),
         device: str = DeviceOption,
