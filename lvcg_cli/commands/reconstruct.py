@@ -33,22 +33,31 @@ def _record_table(rec) -> object:
     from rich.table import Table
 
     table = Table(title=f"{rec.id}: {rec.method} from {', '.join(_names(rec.visible))}", title_justify="left")
-    for column in ("lead", "r", "RMSE (mV)", ""):
-        table.add_column(column, justify="right" if column in {"r", "RMSE (mV)"} else "left")
-    for name, (r, e) in rec.scores.items():
-        from lvcg_cli.signals.leads import CANONICAL_LEADS
-
-        note = "derived" if rec.derived[CANONICAL_LEADS.index(name)] else ""
-        table.add_row(name, format_score(r), format_score(e, 4), note)
+    numbers = ("r", "RMSE (mV)", "p-p ratio")
+    for column in ("lead", *numbers, ""):
+        table.add_column(column, justify="right" if column in numbers else "left")
+    for name, score in rec.scores.items():
+        note = "derived" if rec.derived[_index(name)] else ""
+        table.add_row(
+            name, format_score(score.r), format_score(score.rmse, 4), format_score(score.ptp_ratio, 2), note
+        )
     hidden = [v for k, v in rec.scores.items() if not rec.derived[_index(k)]]
     if hidden:
         table.add_row(
             "mean",
-            format_score(float(np.nanmean([v[0] for v in hidden]))),
-            format_score(float(np.nanmean([v[1] for v in hidden])), 4),
+            format_score(_nanmean([v.r for v in hidden])),
+            format_score(_nanmean([v.rmse for v in hidden]), 4),
+            format_score(_nanmean([v.ptp_ratio for v in hidden]), 2),
             "(not derived)",
         )
+    table.caption = "p-p ratio = peak-to-peak reconstructed / original"
+    table.caption_justify = "left"
     return table
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _index(name: str) -> int:
@@ -73,7 +82,10 @@ def _record_json(rec) -> dict:
         "visible": _names(rec.visible),
         "derived": _names(rec.derived),
         "warnings": rec.warnings,
-        "leads": {k: {"r": _num(v[0]), "rmse_mv": _num(v[1])} for k, v in rec.scores.items()},
+        "leads": {
+            k: {"r": _num(v.r), "rmse_mv": _num(v.rmse), "ptp_ratio": _num(v.ptp_ratio)}
+            for k, v in rec.scores.items()
+        },
     }
 
 
@@ -310,7 +322,7 @@ def _report(settings, name, split, mask, method, report, geometry, checkpoint, b
 
     table = Table(
         title=f"{name}/{split}: {rows.size} records, visible {', '.join(_names(mask))} "
-        "(mean r / RMSE mV per hidden independent lead)",
+        "(mean r / mean RMSE mV / median peak-to-peak ratio per hidden independent lead)",
         title_justify="left",
     )
     table.add_column("lead")
@@ -318,19 +330,16 @@ def _report(settings, name, split, mask, method, report, geometry, checkpoint, b
         table.add_column(key, justify="right")
     per = {key: s.per_lead() for key, s in scores.items()}
     for lead in hidden_independent:
-        cells = [
-            f"{format_score(per[k][lead]['r_mean'])} / {format_score(per[k][lead]['rmse_mean'], 3)}"
-            if lead in per[k]
-            else "-"
-            for k in scores
-        ]
+        cells = [_report_cell(per[k][lead]) if lead in per[k] else "-" for k in scores]
         table.add_row(lead, *cells)
     overall = {k: s.overall(hidden_independent) for k, s in scores.items()}
-    table.add_row(
-        "mean",
-        *[
-            f"{format_score(overall[k]['r_mean'])} / {format_score(overall[k]['rmse_mean'], 3)}"
-            for k in scores
-        ],
-    )
+    table.add_row("mean", *[_report_cell(overall[k]) for k in scores])
     console.out_console.print(table)
+
+
+def _report_cell(figures: dict) -> str:
+    """``r / RMSE / peak-to-peak ratio`` of one method on one lead (or overall)."""
+    return (
+        f"{format_score(figures['r_mean'])} / {format_score(figures['rmse_mean'], 3)}"
+        f" / {format_score(figures.get('ptp_ratio_median'), 2)}"
+    )
