@@ -114,10 +114,17 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         plot: Path = typer.Option(
-            None, "--plot", help="12-lead ECG-paper figure (PNG/PDF/SVG), one record.", show_default=False
+            None,
+            "--plot",
+            help="12-lead ECG at paper scale (3x4 + lead-II rhythm strip, 25 mm/s, 10 mm/mV; PNG/PDF/SVG), "
+            "one record.",
+            show_default=False,
         ),
         vcg_plot: Path = typer.Option(
-            None, "--vcg-plot", help="Latent 3-D VCG loop figure, one record.", show_default=False
+            None,
+            "--vcg-plot",
+            help="VCG figure: QRS and T loops of the median beat in three planes (PNG/PDF/SVG), one record.",
+            show_default=False,
         ),
         method: str = typer.Option(
             "lvcg", "--method", help="lvcg (the model), physics (lift/project) or linear (regression)."
@@ -142,8 +149,9 @@ def register(app: typer.Typer) -> None:
 
         Visible leads are passed through unchanged; hidden leads are the method's estimate
         (the model's is band-limited to its 0.67-40 Hz input band). When the record has the
-        hidden leads, Pearson r and RMSE per lead are printed: both the reference and the
-        reconstruction are band-passed with the model's filter first.
+        hidden leads, Pearson r, RMSE (mV) and the peak-to-peak ratio (reconstructed / original)
+        per lead are printed: both the reference and the reconstruction are band-passed with the
+        model's filter first.
 
         Examples:
 
