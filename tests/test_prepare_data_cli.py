@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,10 @@ def test_root_from_environment_then_reuse_then_force(tmp_path, monkeypatch):
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert first.stdout.strip().splitlines()[-1] == str(out)
+    # off a terminal, progress is a plain timestamped line (here the finished task's)
+    assert re.search(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d preparing ludb: 4/4 records \(100%\), ", first.stderr, re.M
+    )
     assert len(PackedCache.open(out)) == 4
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "reusing it (add --force" in again.stderr
