@@ -14,7 +14,9 @@ zero-phase band-pass, first 10 s), every method reconstructs all leads from the 
 Pearson r and RMSE (mV) are computed per record on the hidden *independent* leads (those of I,
 II, V1-V6 not visible), both sides band-passed again with the same filter
 (:func:`lvcg_cli.downstream.reconstruct.score_windows`); the table shows the mean over leads of
-the per-lead mean over records.
+the per-lead mean over records. The second table shows the amplitude: the peak-to-peak ratio
+(reconstructed / original) per record, its median over records per lead, then the mean over leads
+(1 = the right size; r alone is blind to gain).
 
 Methods: ``physics-ideal`` / ``physics-dower`` (lift through the visible rows of the lead field,
 project through all rows), ``linear`` (population least squares fitted on the training records),
@@ -137,7 +139,7 @@ def main() -> None:
         row = {"visible": "{" + spec.replace(",", ", ") + "}"}
         for name, s in scores.items():
             overall = s.overall(hidden)
-            row[name] = (overall["r_mean"], overall["rmse_mean"])
+            row[name] = (overall["r_mean"], overall["rmse_mean"], overall["ptp_ratio_median"])
         rows.append(row)
 
     names = list(methods)
@@ -149,6 +151,14 @@ def main() -> None:
             f"| {row['visible']} | " + " | ".join(f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names) + " |"
         )
     print("\ncells: mean Pearson r / mean RMSE (mV) over the hidden independent leads")
+    print()
+    print("| visible | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for row in rows:
+        print(f"| {row['visible']} | " + " | ".join(f"{row[n][2]:.2f}" for n in names) + " |")
+    print(
+        "\ncells: median peak-to-peak ratio (reconstructed / original), mean over the hidden independent leads"
+    )
     for row in rows:
         model_r = row[label][0]
         best = max((n for n in names if n != label), key=lambda n: row[n][0])

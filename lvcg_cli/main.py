@@ -13,10 +13,12 @@ import typer
 
 from lvcg_cli import __version__
 from lvcg_cli.commands import config, embed, prepare_data, pretrain, probe, reconstruct
+from lvcg_cli.commands._help import LvcgGroup, use_lvcg_classes
 from lvcg_cli.errors import LvcgError
 
 app = typer.Typer(
     name="lvcg",
+    cls=LvcgGroup,
     help=(
         "Latent vectorcardiogram (LVCG) representations of 12-lead ECGs.\n\n"
         "Lift any visible leads into a latent 3-D cardiac field, encode each beat through a small "
@@ -55,6 +57,7 @@ pretrain.register(app)
 probe.register(app)
 reconstruct.register(app)
 embed.register(app)
+use_lvcg_classes(app)
 
 
 def run() -> None:

@@ -127,6 +127,16 @@ def test_corrupt_or_foreign_files_give_one_line_errors(tiny, tmp_path, damage):
         load_model(path)
     message = _one_line(exc)
     assert message.startswith(str(path))
+    # The cause is given whole: never cut mid-word, and never torch's advice to load unsafely.
+    assert message.endswith(")") or damage in {"no_format", "missing"}
+    assert "weights_only` set to `False" not in message and "\x1b" not in message
+    expected = {
+        "truncate": "(truncated or corrupt: PytorchStreamReader failed reading zip archive: "
+        "failed finding central directory)",
+        "foreign_pickle": "(a safe weights-only load refuses it: Unsupported global: GLOBAL",
+    }.get(damage)
+    if expected:
+        assert expected in message
 
 
 class _Foreign:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -203,7 +204,28 @@ def test_probe_features_on_a_prepared_set_writes_csv_and_json(toy, tmp_path):
     per_class = json.loads(table["per_class_auroc"].iloc[0])
     assert set(per_class) == {"afib", "lad"}
     assert (out / "config.yaml").is_file()
-    assert "macro" in result.stderr  # the rich table goes to stderr
+    assert "macro AUROC" not in result.output  # with --json the results are JSON only
+
+
+def test_probe_prints_its_results_table_on_stdout(toy, tmp_path):
+    """``lvcg probe > results.txt`` holds the table; logs and progress stay on stderr."""
+    out, err = tmp_path / "results.txt", tmp_path / "log.txt"
+    args = ["probe", "--dataset", str(toy), "--model", "features", "--out", str(tmp_path / "run")]
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        env = {**os.environ, "COLUMNS": "60"}  # a width inherited from a login shell does not apply to a file
+        proc = subprocess.run(
+            [sys.executable, "-m", "lvcg_cli", *args], stdout=stdout, stderr=stderr, env=env, timeout=240
+        )
+    assert proc.returncode == 0, err.read_text()
+    text = out.read_text()
+    row = pd.read_csv(tmp_path / "run" / "probing_results.csv").iloc[0]
+    header = next(line for line in text.splitlines() if "macro AUROC" in line)
+    for column in ("data set", "task", "model", "n_train", "macro AUROC", "macro AUPRC", "macro F1"):
+        assert column in header
+    cells = next(line for line in text.splitlines() if "features" in line).replace("│", " ").split()
+    assert f"{row['macro_auroc']:.3f}" in cells and f"{row['macro_f1']:.3f}" in cells
+    assert str(row["n_train"]) in cells
+    assert "macro AUROC" not in err.read_text() and "results appended to" in err.read_text()
 
 
 def test_probe_lvcg_and_baselines_rows_and_embedding_cache(toy, tmp_path, tiny_checkpoint):

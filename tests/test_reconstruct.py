@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -82,6 +83,33 @@ def test_metrics_match_an_independent_numpy_computation(record, tiny_checkpoint,
         est = bandpass(out[j].astype(np.float64), 500.0, tuple(data.bandpass), data.filter_order)
         assert scores["r"] == pytest.approx(np.corrcoef(ref, est)[0, 1], abs=2e-6)
         assert scores["rmse_mv"] == pytest.approx(np.sqrt(np.mean((ref - est) ** 2)), abs=2e-6)
+        assert scores["ptp_ratio"] == pytest.approx(np.ptp(est) / np.ptp(ref), abs=2e-6)
+
+
+def test_a_lead_at_half_its_size_has_perfect_r_but_its_amplitude_error_shows(record):
+    """r is blind to gain; RMSE and the peak-to-peak ratio are not (closed form: a half-size copy)."""
+    from lvcg_cli.downstream.reconstruct import score_leads
+
+    original = read_record(record).signal.astype(np.float64)
+    data = DataSettings()
+    scored = np.zeros(12, bool)
+    scored[CANONICAL_LEADS.index("V3")] = True
+    half = original.copy()
+    half[CANONICAL_LEADS.index("V3")] *= 0.5
+    score = score_leads(half, original, 500.0, data, scored)["V3"]
+    ref = bandpass(original[CANONICAL_LEADS.index("V3")], 500.0, tuple(data.bandpass), data.filter_order)
+    assert score.r == pytest.approx(1.0, abs=1e-9)
+    assert score.ptp_ratio == pytest.approx(0.5, abs=1e-9)
+    assert score.rmse == pytest.approx(0.5 * np.sqrt(np.mean(ref**2)), rel=1e-6)
+
+
+def test_the_table_prints_amplitude_metrics_beside_r(record, tiny_checkpoint):
+    code, result, _ = invoke(["reconstruct", record, "--visible", "I,II,V2", "--checkpoint", tiny_checkpoint])
+    assert code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "RMSE (mV)" in line)
+    assert header.index("r ") < header.index("RMSE (mV)") < header.index("p-p ratio")
+    row = next(line for line in result.stdout.splitlines() if line.startswith("│ V4 "))
+    assert len(re.findall(r"\d\.\d+", row)) == 3  # r, RMSE and the ratio
 
 
 def test_physics_reconstruction_is_exact_on_a_pure_dipole_record(tmp_path):
@@ -95,7 +123,7 @@ def test_physics_reconstruction_is_exact_on_a_pure_dipole_record(tmp_path):
     mask = visible_mask(parse_leads("I,II,V2"))
     rec = read_record(header)
     out = Reconstructor("physics", DataSettings(), geometry="dower", eps=0.0).reconstruct(rec, mask)
-    for name, (r, e) in out.scores.items():
+    for name, (r, e, _) in out.scores.items():
         assert r > 0.99999, name
         assert e < 2e-3, name  # WFDB stores 1 uV steps
 

@@ -88,27 +88,9 @@ def split_dotted(tokens: list[str] | None) -> tuple[list[str], list[str]]:
     return inputs, overrides
 
 
-class _NoProgress:
-    """Stands in for a progress bar when stderr is not a terminal (rich would leave blank lines)."""
-
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def add_task(self, *args, **kwargs) -> int:
-        return 0
-
-    def advance(self, *args, **kwargs) -> None:
-        return None
-
-
-def progress_bar():
-    """A transient rich progress bar on an interactive stderr, else a silent stand-in."""
-    if console.err_console.is_terminal and not console.is_quiet():
-        return console.progress(transient=True)
-    return _NoProgress()
+def progress_bar(unit: str = "records"):
+    """Progress of a data job: a transient live bar on a terminal, plain timestamped lines elsewhere."""
+    return console.progress(transient=True, unit=unit)
 
 
 def visible_from(spec: str | None) -> np.ndarray | None:

@@ -8,9 +8,11 @@ import typer
 
 from lvcg_cli.atomic import write_text_atomic
 from lvcg_cli.commands._common import OVERRIDABLE, ConfigOption, JsonOption, PresetOption, settings_from
+from lvcg_cli.commands._help import LvcgGroup
 from lvcg_cli.console import info
 
 config_app = typer.Typer(
+    cls=LvcgGroup,
     help="Show or write the resolved settings (defaults < preset < --config < env < --section.key).",
     no_args_is_help=True,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from lvcg_cli.commands._common import (
     OVERRIDABLE,
     ConfigOption,
+    JsonOption,
     LeadMapOption,
     QuietOption,
     lead_map_from,
@@ -27,7 +29,8 @@ NAME is one of: {NAMES}.
 The release root comes from --root, else from the setting --prepare.NAME_root, e.g. --prepare.mimic_root
 (also the environment variable LVCG_PREPARE__MIMIC_ROOT, or a --config YAML). Records that cannot be read
 are skipped and listed in skipped.tsv; the rest is written. An interrupted run continues where
-it stopped when run again; a finished cache is reused unless --force.
+it stopped when run again. A finished cache is reused only if it was made from the same release
+root and settings (else: prepare into another --out, or replace it with --force).
 
 Examples:
 
@@ -84,6 +87,7 @@ def register(app: typer.Typer) -> None:
         ),
         force: bool = typer.Option(False, "--force", help="Prepare again even if a finished cache exists."),
         lead_map: str = LeadMapOption,
+        as_json: bool = JsonOption,
         config: list[Path] = ConfigOption,
         quiet: bool = QuietOption,
     ) -> None:
@@ -109,12 +113,30 @@ def register(app: typer.Typer) -> None:
         )
         if result.reused:
             info(
-                f"{module.NAME}: already prepared at {result.path} ({result.n_written} records); "
-                "reusing it (add --force to prepare again)"
+                f"{module.NAME}: already prepared at {result.path} from the same release and settings "
+                f"({result.n_written} records); reusing it (add --force to prepare again)"
             )
         else:
             _summary(result)
-        typer.echo(str(result.path))
+        if as_json:
+            typer.echo(json.dumps(_result_json(result), indent=2))
+        else:
+            typer.echo(str(result.path))
+
+
+def _result_json(result) -> dict:
+    """What ``--json`` prints: where the cache is and what went into it."""
+    return {
+        "dataset": result.dataset,
+        "path": str(result.path),
+        "reused": result.reused,
+        "n_planned": result.n_planned,
+        "n_written": result.n_written,
+        "n_skipped": result.n_skipped,
+        "skipped": dict(result.skipped.most_common()),
+        "skipped_file": str(result.path / "skipped.tsv"),
+        "seconds": round(result.seconds, 3),
+    }
 
 
 def _summary(result) -> None:

@@ -6,18 +6,19 @@ prints the outcome; the loop lives in :mod:`lvcg_cli.engine.trainer`.
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from lvcg_cli import console
+from lvcg_cli import console, runs
 from lvcg_cli.atomic import write_text_atomic
 from lvcg_cli.commands._common import (
     OVERRIDABLE,
     ConfigOption,
     DeviceOption,
+    JsonOption,
     PresetOption,
     QuietOption,
     settings_from,
@@ -112,9 +113,26 @@ def _say(text: str) -> None:
         console.err_console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
-def _report(result: Any) -> None:
+def _result_json(result: Any) -> dict[str, Any]:
+    """What ``--json`` prints: the checkpoint, the run folder and the losses."""
+    return {
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "run_dir": str(result.run_dir),
+        "step": result.step,
+        "max_steps": result.max_steps,
+        "interrupted": result.interrupted,
+        "train_loss": result.train_loss,
+        "val_loss": result.val_loss,
+        "first_val_loss": result.first_val_loss,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def _report(result: Any, as_json: bool = False) -> None:
     if result is None:
         raise LvcgError("training finished without a result from rank 0")
+    if as_json:
+        typer.echo(json.dumps(_result_json(result), indent=2))
     if result.interrupted:
         where = f"checkpoint saved to {result.checkpoint}" if result.checkpoint else "no checkpoint saved"
         resume = f"; continue with: lvcg pretrain --resume {result.checkpoint}" if result.checkpoint else ""
@@ -129,7 +147,8 @@ def _report(result: Any) -> None:
     _say(f"done: {result.step} steps in {_format_duration(result.seconds)}; " + ", ".join(losses))
     _say(f"checkpoint: {result.checkpoint}")
     _say(_next_steps(result.checkpoint))
-    typer.echo(str(result.checkpoint))
+    if not as_json:
+        typer.echo(str(result.checkpoint))
 
 
 def run_pretrain(settings: Settings, *, resume: bool = False, resume_path: str | None = None) -> Any:
@@ -146,23 +165,31 @@ def run_pretrain(settings: Settings, *, resume: bool = False, resume_path: str |
         if not ctx.is_main:
             console.set_quiet(True)
 
-    def prepare() -> tuple[Path, Path | None]:
+    def prepare() -> tuple[Path, Path | None, bool]:
+        """Claim the run folder (rank 0), write config.yaml, check the data; returns (folder, resume from, created)."""
         if resume or resume_path is not None:
             run_dir, ckpt = _resume_target(settings, resume_path)
+            created = not run_dir.exists()
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / runs.FAILED_FILE).unlink(missing_ok=True)  # this attempt may well succeed
+        elif settings.run.out is None and settings.run.run_id is None:
+            run_dir, ckpt, created = runs.claim_new(settings.run.runs_dir), None, True
+            settings.run.run_id = run_dir.name
         else:
             run_dir, ckpt = _run_dir(settings), None
-            if run_dir.exists() and any(run_dir.iterdir()):
-                raise LvcgError(
-                    f"{run_dir}: run folder already exists; add --resume to continue it, "
-                    "or choose another --run-id / --out"
-                )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", settings.to_yaml())
-        open_sources(settings)  # builds the default data once and fails early on missing/corrupt data
-        return run_dir, ckpt
+            run_dir, created = runs.claim_named(
+                run_dir, "add --resume to continue it, or choose another --run-id / --out"
+            )
+        try:
+            write_text_atomic(run_dir / "config.yaml", settings.to_yaml())
+            open_sources(settings)  # builds the default data once and fails early on missing/corrupt data
+        except BaseException as exc:
+            runs.abandon(run_dir, runs.failure_reason(exc), created=created)
+            raise
+        return run_dir, ckpt, created
 
     if ctx is None:
-        run_dir, ckpt = prepare()
+        run_dir, ckpt, created = prepare()
     else:  # rank 0 prepares, the others wait and share its outcome
         outcome: Any = None
         if ctx.is_main:
@@ -173,25 +200,32 @@ def run_pretrain(settings: Settings, *, resume: bool = False, resume_path: str |
         outcome = distributed.broadcast_object(outcome, ctx)
         if isinstance(outcome, str):
             raise LvcgError(outcome)
-        run_dir, ckpt = outcome
+        run_dir, ckpt, created = outcome
+        if settings.run.run_id is None and settings.run.out is None:
+            settings.run.run_id = run_dir.name  # the name rank 0 claimed
 
-    if plan.mode == "launch":
-        console.info(f"launching {plan.nprocs} {plan.accelerator} processes (torch elastic, standalone)")
-        results = distributed.launch(
-            train_worker,
-            (settings.model_dump_json(), str(run_dir), str(ckpt) if ckpt else None, plan.accelerator),
-            plan.nprocs,
-        )
-        return results.get(0)
-    if ctx is None:
-        ctx = distributed.DistContext(
-            device=distributed.rank_device(plan.accelerator, 0, settings.engine.device)
-        )
     try:
-        return train(settings, run_dir, ctx, ckpt)
-    finally:
-        if plan.mode == "join":
-            distributed.shutdown()
+        if plan.mode == "launch":
+            console.info(f"launching {plan.nprocs} {plan.accelerator} processes (torch elastic, standalone)")
+            results = distributed.launch(
+                train_worker,
+                (settings.model_dump_json(), str(run_dir), str(ckpt) if ckpt else None, plan.accelerator),
+                plan.nprocs,
+            )
+            return results.get(0)
+        if ctx is None:
+            ctx = distributed.DistContext(
+                device=distributed.rank_device(plan.accelerator, 0, settings.engine.device)
+            )
+        try:
+            return train(settings, run_dir, ctx, ckpt)
+        finally:
+            if plan.mode == "join":
+                distributed.shutdown()
+    except BaseException as exc:
+        if ctx is None or ctx.is_main:
+            runs.abandon(run_dir, runs.failure_reason(exc), created=created)
+        raise
 
 
 def register(app: typer.Typer) -> None:
@@ -224,10 +258,17 @@ def register(app: typer.Typer) -> None:
             None, "--max-steps", min=1, help="Optimiser steps (train.max_steps).", show_default=False
         ),
         run_id: str = typer.Option(
-            None, "--run-id", help="Run folder name under runs/ (default: a timestamp).", show_default=False
+            None,
+            "--run-id",
+            help="Run folder name under runs/ (default: start time and a random suffix, e.g. 20250131-140207-3fa9).",
+            show_default=False,
         ),
         out: Path = typer.Option(
-            None, "--out", "-o", help="Run folder (instead of runs/RUN_ID).", show_default=False
+            None,
+            "--out",
+            "-o",
+            help="Run folder anywhere (instead of runs/RUN_ID; not with --run-id).",
+            show_default=False,
         ),
         resume: bool = typer.Option(
             False,
@@ -235,6 +276,7 @@ def register(app: typer.Typer) -> None:
             help="Continue a run: the one given by --run-id/--out, or --resume PATH (run folder or checkpoint).",
         ),
         device: str = DeviceOption,
+        as_json: bool = JsonOption,
         quiet: bool = QuietOption,
     ) -> None:
         """Pretrain LVCG on the built-in data (default) or prepared data sets.
@@ -248,13 +290,13 @@ def register(app: typer.Typer) -> None:
 
             lvcg pretrain
 
-            lvcg pretrain --preset lvcg-base --data mimic-iv-ecg --gpus 4 --run-id base-mimic
+            lvcg pretrain --preset lvcg-base --data mimic --gpus 4 --run-id base-mimic
 
             lvcg pretrain --resume --run-id base-mimic
 
             lvcg pretrain --data.meta_root mimic_manifest.jsonl --train.lr 3e-4
 
-            torchrun --nnodes 2 --nproc-per-node 8 ... -m lvcg_cli pretrain --preset lvcg-base --data mimic-iv-ecg
+            torchrun --nnodes 2 --nproc-per-node 8 ... -m lvcg_cli pretrain --preset lvcg-base --data mimic
         """
         console.set_quiet(quiet)
         resume_path, rest = split_resume_path(list(ctx.args))
@@ -287,11 +329,14 @@ def register(app: typer.Typer) -> None:
                 explicit["data.datasets"] = names
 
         resuming = resume or resume_path is not None
+        # Where this run writes is what this command line (with env and --config) says, never what
+        # a resumed checkpoint recorded: the folder may have moved, or the run continue elsewhere.
+        typed = settings_from(ctx, preset=preset, config=config, explicit=explicit)
+        runs.check_one_location(typed.run.run_id, typed.run.out)
         base = None
         if resuming:
             # A resumed run keeps its own settings; options given now are applied on top of them.
-            probe = settings_from(ctx, preset=preset, config=config, explicit=explicit)
-            _, ckpt = _resume_target(probe, resume_path)
+            _, ckpt = _resume_target(typed, resume_path)
             from lvcg_cli.engine.checkpoint import checkpoint_settings, load_checkpoint
 
             base = checkpoint_settings(load_checkpoint(ckpt), ckpt).model_dump(mode="json")
@@ -302,14 +347,11 @@ def register(app: typer.Typer) -> None:
             explicit=explicit,
             base=base,
         )
-        if settings.run.run_id is None and settings.run.out is None:
-            settings.run.run_id = time.strftime("%Y%m%d-%H%M%S")
-        elif settings.run.run_id is None:
-            settings.run.run_id = Path(settings.run.out).name
+        settings.run = typed.run.model_copy()
 
         result = run_pretrain(settings, resume=resume, resume_path=resume_path)
         from lvcg_cli.engine.distributed import env_job
 
         job = env_job()
         if job is None or job["rank"] == 0:  # in a torchrun job, rank 0 alone reports
-            _report(result)
+            _report(result, as_json)

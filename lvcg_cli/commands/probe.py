@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from pathlib import Path
 
 import typer
 
-from lvcg_cli import console
+from lvcg_cli import console, runs
 from lvcg_cli.commands._common import (
     OVERRIDABLE,
     CheckpointOption,
@@ -22,17 +21,32 @@ from lvcg_cli.commands._common import (
     settings_from,
 )
 from lvcg_cli.errors import LvcgError
+from lvcg_cli.settings import ProbeSettings
 
 CSV_NAME = "probing_results.csv"
+RUN_PREFIX = "probe-"
+PROBE_TASKS: dict[str, tuple[str, ...]] = {
+    "sim": ("sim",),
+    "ptbxl": ("super", "sub", "form", "rhythm", "diag", "all"),
+    "cpsc2018": ("dx",),
+    "chapman": ("lvcg", "melp", "dx"),
+    "ai-readi": ("cardio_relevant",),
+    "ludb": ("axis", "rhythm", "hypertrophy"),
+}
+"""Each probe-able data set's tasks, its default first (what ``prepare-data`` writes; tests check it)."""
+TASKS_HELP = "; ".join(f"{name}: {', '.join(tasks)}" for name, tasks in PROBE_TASKS.items())
+_DEFAULTS = ProbeSettings()
 
 
-def _run_dir(settings, out: Path | None) -> Path:
-    if out is not None:
-        return out
+def _claim_run_dir(settings) -> tuple[Path, bool]:
+    """The run folder (``--out``, ``--run.run_id`` or a new unique ``runs/probe-...``); returns (path, created)."""
+    runs.check_one_location(settings.run.run_id, settings.run.out)
+    hint = "choose another --out (collect the rows of several runs in one file with --csv FILE)"
     if settings.run.out is not None:
-        return Path(settings.run.out)
-    stamp = settings.run.run_id or _dt.datetime.now().strftime("probe-%Y%m%d-%H%M%S")
-    return Path(settings.run.runs_dir) / stamp
+        return runs.claim_named(settings.run.out, hint)
+    if settings.run.run_id is not None:
+        return runs.claim_named(Path(settings.run.runs_dir) / settings.run.run_id, hint)
+    return runs.claim_new(settings.run.runs_dir, prefix=RUN_PREFIX), True
 
 
 def register(app: typer.Typer) -> None:
@@ -42,26 +56,33 @@ def register(app: typer.Typer) -> None:
         dataset: str = typer.Option(
             None,
             "--dataset",
-            help="Data set: sim (default), ptbxl, cpsc2018, chapman, ai-readi, ludb.",
+            help=f"Data set: {', '.join(PROBE_TASKS)}, or a prepared folder (default: {_DEFAULTS.dataset}).",
             show_default=False,
         ),
         task: str = typer.Option(
             None,
             "--task",
-            help="Task (ptbxl: super, sub, form, rhythm; ludb: rhythm, axis, hypertrophy).",
+            help=f"Task of the data set (default: its first one here): {TASKS_HELP}.",
             show_default=False,
         ),
         ratio: float = typer.Option(
             None,
             "--ratio",
-            help="Fraction of the training split with labels (default 1.0).",
+            help=f"Fraction of the training split with labels (default: {_DEFAULTS.ratio:g}).",
             show_default=False,
         ),
         seed: list[int] = typer.Option(
-            None, "--seed", help="Seed of the label subset; repeat for mean +/- std.", show_default=False
+            None,
+            "--seed",
+            help="Seed of the label subset; repeat for mean +/- std "
+            f"(default: {', '.join(str(s) for s in _DEFAULTS.seeds)}).",
+            show_default=False,
         ),
         model: str = typer.Option(
-            None, "--model", help="lvcg (default), random-init or features.", show_default=False
+            None,
+            "--model",
+            help=f"lvcg, random-init or features (default: {_DEFAULTS.model}).",
+            show_default=False,
         ),
         baselines: bool = typer.Option(
             False, "--baselines", help="Also probe random-init and features (same table)."
@@ -71,12 +92,15 @@ def register(app: typer.Typer) -> None:
         ),
         checkpoint: Path = CheckpointOption,
         out: Path = typer.Option(
-            None, "--out", help="Run folder (default: runs/probe-<timestamp>).", show_default=False
+            None,
+            "--out",
+            help=f"Run folder, new or empty (default: a new runs/{RUN_PREFIX}YYYYmmdd-HHMMSS-XXXX).",
+            show_default=False,
         ),
         csv: Path = typer.Option(
             None,
             "--csv",
-            help=f"Append rows to this CSV (default: <run folder>/{CSV_NAME}).",
+            help=f"Append rows to this CSV, e.g. one shared by several runs (default: RUN_FOLDER/{CSV_NAME}).",
             show_default=False,
         ),
         device: str = DeviceOption,
@@ -110,6 +134,7 @@ def register(app: typer.Typer) -> None:
             "probe.ratio": ratio,
             "probe.model": model,
             "engine.device": device,
+            "run.out": str(out) if out is not None else None,
         }
         if seed:
             explicit["probe.seeds"] = ",".join(str(s) for s in seed)
@@ -139,32 +164,42 @@ def register(app: typer.Typer) -> None:
         from lvcg_cli.engine.device import select_device
 
         torch_device = str(select_device(settings.engine.device))
-        run_dir = _run_dir(settings, out)
+        run_dir, created = _claim_run_dir(settings)
         csv_path = csv if csv is not None else run_dir / CSV_NAME
-        with progress_bar() as bar:
-            tasks: dict[str, int] = {}
+        try:
+            with progress_bar() as bar:
+                tasks: dict[str, int] = {}
 
-            def on_progress(label: str, n: int, total: int) -> None:
-                if label not in tasks:
-                    tasks[label] = bar.add_task(f"embedding {label}", total=total)
-                bar.advance(tasks[label], n)
+                def on_progress(label: str, n: int, total: int) -> None:
+                    if label not in tasks:
+                        tasks[label] = bar.add_task(f"embedding {label}", total=total)
+                    bar.advance(tasks[label], n)
 
-            runner = ProbeRunner(
-                settings,
-                checkpoint=checkpoint,
-                device=torch_device,
-                csv_path=csv_path,
-                on_progress=on_progress,
-                on_info=console.info,
-            )
-            report = runner.run(
-                entries, models, ratio=probe_settings.ratio, seeds=probe_settings.seeds, strict=not run_all
-            )
+                runner = ProbeRunner(
+                    settings,
+                    checkpoint=checkpoint,
+                    device=torch_device,
+                    csv_path=csv_path,
+                    on_progress=on_progress,
+                    on_info=console.info,
+                )
+                report = runner.run(
+                    entries,
+                    models,
+                    ratio=probe_settings.ratio,
+                    seeds=probe_settings.seeds,
+                    strict=not run_all,
+                )
+        except BaseException as exc:
+            runs.abandon(run_dir, runs.failure_reason(exc), created=created)
+            raise
         if report.rows:
             from lvcg_cli.atomic import write_text_atomic
 
             write_text_atomic(run_dir / "config.yaml", settings.to_yaml())
             console.info(f"results appended to {csv_path}")
+        else:
+            runs.abandon(run_dir, "nothing was probed", created=created)
         for skip in report.skipped:
             console.warn(f"skipped {skip['dataset']}/{skip['task']}: {skip['reason']}")
         if as_json:
@@ -180,13 +215,14 @@ def register(app: typer.Typer) -> None:
                     default=lambda v: None,
                 )
             )
-        _print_table(report, probe_settings.ratio)
+        else:
+            _print_table(report, probe_settings.ratio)
         if not report.rows and not report.skipped:
             raise LvcgError("nothing was probed")
 
 
 def _print_table(report, ratio: float) -> None:
-    """The rich table (on stderr, so that --json stays machine-readable on stdout)."""
+    """The results as a rich table on stdout (``--json`` prints them as JSON instead)."""
     from rich.table import Table
 
     if not report.summaries and not report.skipped:
@@ -218,4 +254,4 @@ def _print_table(report, ratio: float) -> None:
         )
     for skip in report.skipped:
         table.add_row(skip["dataset"], skip["task"], skip["model"], "-", "-", "skipped", "", "")
-    console.err_console.print(table)
+    console.out_console.print(table)

@@ -35,22 +35,31 @@ def _record_table(rec) -> object:
     from rich.table import Table
 
     table = Table(title=f"{rec.id}: {rec.method} from {', '.join(_names(rec.visible))}", title_justify="left")
-    for column in ("lead", "r", "RMSE (mV)", ""):
-        table.add_column(column, justify="right" if column in {"r", "RMSE (mV)"} else "left")
-    for name, (r, e) in rec.scores.items():
-        from lvcg_cli.signals.leads import CANONICAL_LEADS
-
-        note = "derived" if rec.derived[CANONICAL_LEADS.index(name)] else ""
-        table.add_row(name, format_score(r), format_score(e, 4), note)
+    numbers = ("r", "RMSE (mV)", "p-p ratio")
+    for column in ("lead", *numbers, ""):
+        table.add_column(column, justify="right" if column in numbers else "left")
+    for name, score in rec.scores.items():
+        note = "derived" if rec.derived[_index(name)] else ""
+        table.add_row(
+            name, format_score(score.r), format_score(score.rmse, 4), format_score(score.ptp_ratio, 2), note
+        )
     hidden = [v for k, v in rec.scores.items() if not rec.derived[_index(k)]]
     if hidden:
         table.add_row(
             "mean",
-            format_score(float(np.nanmean([v[0] for v in hidden]))),
-            format_score(float(np.nanmean([v[1] for v in hidden])), 4),
+            format_score(_nanmean([v.r for v in hidden])),
+            format_score(_nanmean([v.rmse for v in hidden]), 4),
+            format_score(_nanmean([v.ptp_ratio for v in hidden]), 2),
             "(not derived)",
         )
+    table.caption = "p-p ratio = peak-to-peak reconstructed / original"
+    table.caption_justify = "left"
     return table
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _index(name: str) -> int:
@@ -75,7 +84,10 @@ def _record_json(rec) -> dict:
         "visible": _names(rec.visible),
         "derived": _names(rec.derived),
         "warnings": rec.warnings,
-        "leads": {k: {"r": _num(v[0]), "rmse_mv": _num(v[1])} for k, v in rec.scores.items()},
+        "leads": {
+            k: {"r": _num(v.r), "rmse_mv": _num(v.rmse), "ptp_ratio": _num(v.ptp_ratio)}
+            for k, v in rec.scores.items()
+        },
     }
 
 
@@ -107,10 +119,17 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         plot: Path = typer.Option(
-            None, "--plot", help="12-lead ECG-paper figure (PNG/PDF/SVG), one record.", show_default=False
+            None,
+            "--plot",
+            help="12-lead ECG at paper scale (3x4 + lead-II rhythm strip, 25 mm/s, 10 mm/mV; PNG/PDF/SVG), "
+            "one record.",
+            show_default=False,
         ),
         vcg_plot: Path = typer.Option(
-            None, "--vcg-plot", help="Latent 3-D VCG loop figure, one record.", show_default=False
+            None,
+            "--vcg-plot",
+            help="VCG figure: QRS and T loops of the median beat in three planes (PNG/PDF/SVG), one record.",
+            show_default=False,
         ),
         method: str = typer.Option(
             "lvcg", "--method", help="lvcg (the model), physics (lift/project) or linear (regression)."
@@ -135,8 +154,9 @@ def register(app: typer.Typer) -> None:
 
         Visible leads are passed through unchanged; hidden leads are the method's estimate
         (the model's is band-limited to its 0.67-40 Hz input band). When the record has the
-        hidden leads, Pearson r and RMSE per lead are printed: both the reference and the
-        reconstruction are band-passed with the model's filter first.
+        hidden leads, Pearson r, RMSE (mV) and the peak-to-peak ratio (reconstructed / original)
+        per lead are printed: both the reference and the reconstruction are band-passed with the
+        model's filter first.
 
         Examples:
 
@@ -343,7 +363,7 @@ def _report(settings, name, split, mask, method, report, geometry, checkpoint, b
 
     table = Table(
         title=f"{name}/{split}: {rows.size} records, visible {', '.join(_names(mask))} "
-        "(mean r / RMSE mV per hidden independent lead)",
+        "(mean r / mean RMSE mV / median peak-to-peak ratio per hidden independent lead)",
         title_justify="left",
     )
     table.add_column("lead")
@@ -351,19 +371,16 @@ def _report(settings, name, split, mask, method, report, geometry, checkpoint, b
         table.add_column(key, justify="right")
     per = {key: s.per_lead() for key, s in scores.items()}
     for lead in hidden_independent:
-        cells = [
-            f"{format_score(per[k][lead]['r_mean'])} / {format_score(per[k][lead]['rmse_mean'], 3)}"
-            if lead in per[k]
-            else "-"
-            for k in scores
-        ]
+        cells = [_report_cell(per[k][lead]) if lead in per[k] else "-" for k in scores]
         table.add_row(lead, *cells)
     overall = {k: s.overall(hidden_independent) for k, s in scores.items()}
-    table.add_row(
-        "mean",
-        *[
-            f"{format_score(overall[k]['r_mean'])} / {format_score(overall[k]['rmse_mean'], 3)}"
-            for k in scores
-        ],
-    )
+    table.add_row("mean", *[_report_cell(overall[k]) for k in scores])
     console.out_console.print(table)
+
+
+def _report_cell(figures: dict) -> str:
+    """``r / RMSE / peak-to-peak ratio`` of one method on one lead (or overall)."""
+    return (
+        f"{format_score(figures['r_mean'])} / {format_score(figures['rmse_mean'], 3)}"
+        f" / {format_score(figures.get('ptp_ratio_median'), 2)}"
+    )

@@ -247,6 +247,35 @@ def check_preprocessing(cache: PackedCache, data: Any) -> None:
         )
 
 
+def check_dataset_name(name: str, prepared_root: Path | None = None) -> None:
+    """A bare ``--data`` name must be one ``lvcg prepare-data`` makes, a built-in one, or one prepared here.
+
+    Otherwise the error would send the user to ``lvcg prepare-data <that name>``, which does not
+    exist either; this one names the closest valid name instead.
+    """
+    import difflib
+
+    from lvcg_cli.datasets import default as builtin
+    from lvcg_cli.datasets.registry import DATASETS
+
+    known = [*builtin.BUILTIN_NAMES, *DATASETS]
+    if name in known:
+        return
+    prepared = (
+        sorted(p.name for p in prepared_root.iterdir() if p.is_dir())
+        if prepared_root and prepared_root.is_dir()
+        else []
+    )
+    candidates = [*known, *prepared]
+    close = [c for c in candidates if name.lower().startswith(c) or c.startswith(name.lower())]
+    close = close or difflib.get_close_matches(name.lower(), candidates, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise LvcgError(
+        f"{name}: unknown data set{hint}; give a name that `lvcg prepare-data NAME` makes ({', '.join(DATASETS)}), "
+        f"{' or '.join(repr(b) for b in builtin.BUILTIN_NAMES)}, or a prepared folder's path"
+    )
+
+
 def open_datasets(names_or_paths: Sequence[str | Path], settings: Settings) -> list[PackedCache]:
     """Open prepared data sets by name (under the cache folder) or path; shards expand to one cache each.
 
@@ -269,7 +298,10 @@ def open_datasets(names_or_paths: Sequence[str | Path], settings: Settings) -> l
                 raise LvcgError(f"{candidate}: no such prepared data set folder")
             found = open_prepared(candidate, text)
         else:
-            found = open_prepared(paths.prepared_dir(text, settings.paths.cache_dir), text)
+            folder = paths.prepared_dir(text, settings.paths.cache_dir)
+            if not folder.exists():
+                check_dataset_name(text, folder.parent)
+            found = open_prepared(folder, text)
         for cache in found:
             check_preprocessing(cache, settings.data)
         caches.extend(found)

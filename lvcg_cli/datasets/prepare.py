@@ -217,14 +217,19 @@ def prepare_dataset(
         want = {**want, "lead_map": dict(lead_map)}
     result = PrepareResult(dataset=module.NAME, path=target)
 
+    source = source_of(module, root_path, settings)
+
     if force:
         _clear_outputs(target)
-    elif (target / cache_mod.META_FILE).is_file():
+    else:
+        _check_siblings(target, base, shard, source)
+    if not force and (target / cache_mod.META_FILE).is_file():
         existing = cache_mod.PackedCache.open(target)
-        if existing.meta.get("preprocessing") != want:
+        differences = source_differences(existing.meta, source)
+        if differences:
             raise LvcgError(
-                f"{target}: already prepared with other preprocessing settings; add --force to prepare it "
-                "again, or choose another --out"
+                f"{target}: already holds {module.NAME} prepared {'; '.join(differences)}; prepare into "
+                "its own folder with --out DIR, or replace it with --force"
             )
         result.reused, result.n_written, result.n_planned = (
             True,
@@ -246,7 +251,7 @@ def prepare_dataset(
     chunk_dir = partial / "chunks"
     job = {
         "dataset": module.NAME,
-        "root": str(root_path.resolve()),
+        "root": source["root"],
         "shard": list(shard) if shard else None,
         "preprocessing": want,
         "n_records": len(records),
@@ -291,7 +296,7 @@ def prepare_dataset(
     # single-threaded parent is both the fastest start and the safe one.
     executor = _start_pool(n_workers) if n_workers > 1 and pending else None
     try:
-        with progress() as bar:
+        with progress(unit="records") as bar:
             label = f"{module.NAME}" + (f" shard {shard[0]}/{shard[1]}" if shard else "")
             task = bar.add_task(f"preparing {label}", total=len(records))
             bar.update(task, completed=sum(len(chunk_paths(k)) for k in done))
@@ -321,9 +326,67 @@ def prepare_dataset(
             # Finish what is running (those chunks are then saved), drop what has not started.
             executor.shutdown(wait=True, cancel_futures=True)
 
-    _assemble(target, records, plan, chunk_dir, n_chunks, settings, result, shard)
+    _assemble(target, records, plan, chunk_dir, n_chunks, settings, result, shard, source)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def source_of(module: Any, root: Path, settings: Settings) -> dict[str, Any]:
+    """What a prepared cache is made from: the release root and every setting that shapes its content.
+
+    A finished cache is reused only when all of it matches, so a second ``--root`` (or another
+    ``--prepare.ptbxl_rate``, ``--data.fs`` ...) never silently gets the first one's records.
+    """
+    plan_settings = getattr(module, "PLAN_SETTINGS", ())
+    return {
+        "root": str(Path(root).expanduser().resolve()),
+        "preprocessing": cache_mod.preprocessing_of(settings.data),
+        "prepare_settings": {key: getattr(settings.prepare, key) for key in plan_settings},
+    }
+
+
+def source_differences(meta: dict[str, Any], source: dict[str, Any]) -> list[str]:
+    """How a cache's ``meta.json`` differs from ``source``, in command-line terms ([] when it matches)."""
+    out = []
+    root = meta.get("root")
+    if root is not None and Path(root).expanduser().resolve() != Path(source["root"]):
+        out.append(f"from {root} (now {source['root']})")
+    have = meta.get("preprocessing") or {}
+    for key, value in source["preprocessing"].items():
+        if key in have and have[key] != value:
+            out.append(f"with --data.{key} {_shown(have[key])} (now {_shown(value)})")
+    recorded = meta.get("prepare_settings")
+    if recorded is not None:  # caches from before it was recorded are compared on the rest
+        for key, value in source["prepare_settings"].items():
+            if key in recorded and recorded[key] != value:
+                out.append(f"with --prepare.{key} {recorded[key]} (now {value})")
+    return out
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else f"{value}"
+
+
+def _check_siblings(target: Path, base: Path, shard: tuple[int, int] | None, source: dict[str, Any]) -> None:
+    """Shards are used together, so every finished shard of ``base`` must come from the same source."""
+    if shard is None or not base.is_dir():
+        return
+    for child in sorted(base.iterdir()):
+        meta_path = child / cache_mod.META_FILE
+        if child == target or not cache_mod.SHARD_RE.match(child.name) or not meta_path.is_file():
+            continue
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        differences = source_differences(meta, source)
+        if differences:
+            raise LvcgError(
+                f"{child}: a shard of this data set was prepared {'; '.join(differences)}; shards are used "
+                "together, so prepare into its own folder with --out DIR, or replace the shards with --force"
+            )
 
 
 def _slice_fingerprint(records: pd.DataFrame) -> str:
@@ -376,7 +439,15 @@ def _run_pool(
 
 
 def _assemble(
-    target: Path, records: pd.DataFrame, plan: Plan, chunk_dir: Path, n_chunks: int, settings, result, shard
+    target: Path,
+    records: pd.DataFrame,
+    plan: Plan,
+    chunk_dir: Path,
+    n_chunks: int,
+    settings,
+    result,
+    shard,
+    source: dict[str, Any],
 ):
     """Copy finished chunks into one memmap (resumably), then write the tables and meta.json last."""
     from numpy.lib.format import open_memmap
@@ -465,7 +536,8 @@ def _assemble(
     meta = {
         "format": cache_mod.FORMAT,
         "dataset": plan.dataset,
-        "root": str(plan.root),
+        "root": source["root"],
+        "prepare_settings": source["prepare_settings"],
         "fs": float(settings.data.fs),
         "n_samples": int(n),
         "n": int(n_written),

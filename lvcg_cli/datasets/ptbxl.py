@@ -35,6 +35,8 @@ EXPECTED = (
     "the PTB-XL 1.0.3 release root with records100/, records500/, ptbxl_database.csv, scp_statements.csv"
 )
 TASKS = ("super", "sub", "form", "rhythm", "diag", "all")
+PLAN_SETTINGS = ("ptbxl_rate", "split")
+"""The --prepare settings that change which records are read or how they are labelled and split."""
 MELP_TASKS = {"super": "super_class", "sub": "sub_class", "form": "form", "rhythm": "rhythm"}
 LICENCE = "CC BY 4.0"
 CITATION = (

@@ -4,7 +4,8 @@ Each data set module (``ptbxl``, ``mimic`` ...) provides ``NAME``, ``ROOT_SETTIN
 ``--prepare.<x>_root`` field), ``EXPECTED`` (the layout in words, for error messages),
 ``check_layout(root, settings)`` (fast: a wrong root fails in seconds) and
 ``build_plan(root, settings) -> Plan`` (every record with its labels and split, before any
-signal is read).
+signal is read), and optionally ``PLAN_SETTINGS`` (the ``--prepare.<x>`` fields the plan reads;
+a finished cache prepared with other values is not reused).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Scores shared by reconstruction and probing, each a whole-array numpy / scikit-learn call.
 
-Reconstruction is scored per lead with Pearson r (shape agreement, blind to gain) and RMSE in mV
-(which is not). Probing is scored the way the ECG representation-learning literature reports it
+Reconstruction is scored per lead with Pearson r (shape agreement, blind to gain), RMSE in mV
+(which is not) and the peak-to-peak ratio (reconstructed over original amplitude: 1 is right,
+0.5 a lead drawn at half its size however well its shape correlates). Probing is scored the way the ECG representation-learning literature reports it
 (PTB-XL benchmark, ST-MEM, MERL/MELP): macro AUROC over classes, plus macro AUPRC and macro F1
 with one threshold per class chosen on the validation split. A class that has no positives or
 no negatives in the scored split has no AUROC; it is left out of the macro average and listed,
@@ -35,6 +36,18 @@ def rmse(pred: np.ndarray, ref: np.ndarray, axis: int = -1) -> np.ndarray:
     """Root-mean-square error along ``axis`` (same unit as the inputs: mV)."""
     diff = np.asarray(pred, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
     return np.sqrt((diff * diff).mean(axis=axis))
+
+
+def ptp_ratio(pred: np.ndarray, ref: np.ndarray, axis: int = -1, floor_mv: float = 1e-3) -> np.ndarray:
+    """Peak-to-peak amplitude of ``pred`` over that of ``ref`` along ``axis``.
+
+    NaN where the reference is flat (peak-to-peak below ``floor_mv``): no amplitude to compare.
+    """
+    a = np.ptp(np.asarray(pred, dtype=np.float64), axis=axis)
+    b = np.ptp(np.asarray(ref, dtype=np.float64), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = a / b
+    return np.where(b >= floor_mv, ratio, np.nan)
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,9 +22,11 @@ How it is scored
 ----------------
 Against the record's own hidden leads, when it has them. Both the reference and the
 reconstruction are band-passed with the model's filter (zero-phase Butterworth ``data.bandpass``
-of order ``data.filter_order``, at the scored signal's own rate) before Pearson r and RMSE (mV)
-are computed per lead over the whole record. So no method is rewarded or punished for baseline
-wander and high-frequency noise that no method can infer from other leads.
+of order ``data.filter_order``, at the scored signal's own rate) before Pearson r, RMSE (mV) and
+the peak-to-peak ratio (reconstruction over reference) are computed per lead over the whole
+record. So no method is rewarded or punished for baseline wander and high-frequency noise that
+no method can infer from other leads. r alone is blind to gain: a chest lead reconstructed at
+half its amplitude still correlates well, which the RMSE and the peak-to-peak ratio show.
 """
 
 from __future__ import annotations
@@ -32,14 +34,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 import torch
 
 from lvcg_cli.downstream.baselines import LeadMap, complete_limb_leads, linear_map, physics_map
 from lvcg_cli.downstream.embed import choose_visible, filtered_signal
-from lvcg_cli.downstream.metrics import pearson_r, rmse
+from lvcg_cli.downstream.metrics import pearson_r, ptp_ratio, rmse
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS
 from lvcg_cli.signals.preprocess import bandpass, fix_window, resample
@@ -55,10 +57,18 @@ METHODS: tuple[str, ...] = ("lvcg", "physics", "linear")
 # --------------------------------------------------------------------------------------------
 # scoring
 # --------------------------------------------------------------------------------------------
+class LeadScore(NamedTuple):
+    """One reconstructed lead against the record's own: shape (r) and amplitude (RMSE, peak-to-peak ratio)."""
+
+    r: float
+    rmse: float  # mV
+    ptp_ratio: float  # peak-to-peak of the reconstruction / of the original (1 = right size)
+
+
 def score_leads(
     output: np.ndarray, original: np.ndarray, fs: float, data: DataSettings, leads: np.ndarray
-) -> dict[str, tuple[float, float]]:
-    """Per-lead ``{name: (pearson_r, rmse_mV)}`` for the leads in the (12,) mask ``leads``.
+) -> dict[str, LeadScore]:
+    """Per-lead ``{name: LeadScore(r, rmse_mV, ptp_ratio)}`` for the leads in the (12,) mask ``leads``.
 
     Both signals are band-passed with the model's filter first (see the module docs).
     """
@@ -68,8 +78,8 @@ def score_leads(
     band, order = tuple(data.bandpass), data.filter_order
     pred = bandpass(np.asarray(output[rows], np.float64), fs, band, order)
     ref = bandpass(np.asarray(original[rows], np.float64), fs, band, order)
-    r, e = pearson_r(pred, ref), rmse(pred, ref)
-    return {CANONICAL_LEADS[j]: (float(r[k]), float(e[k])) for k, j in enumerate(rows)}
+    r, e, a = pearson_r(pred, ref), rmse(pred, ref), ptp_ratio(pred, ref)
+    return {CANONICAL_LEADS[j]: LeadScore(float(r[k]), float(e[k]), float(a[k])) for k, j in enumerate(rows)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,7 +123,7 @@ class Reconstruction:
     vcg: np.ndarray | None = None  # (3, n) latent (lvcg) or lifted (physics) field at vcg_fs, mV-scaled
     vcg_fs: float | None = None
     warnings: list[str] = field(default_factory=list)
-    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
+    scores: dict[str, LeadScore] = field(default_factory=dict)
 
     @property
     def hidden(self) -> np.ndarray:
@@ -300,8 +310,8 @@ class Reconstructor:
 # --------------------------------------------------------------------------------------------
 def score_windows(
     pred: np.ndarray, ref: np.ndarray, scored: np.ndarray, fs: float, data: DataSettings
-) -> tuple[np.ndarray, np.ndarray]:
-    """(B, 12, n) estimate and reference, (B, 12) leads to score -> ``(r, rmse)`` (B, 12), NaN elsewhere.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(B, 12, n) estimate and reference, (B, 12) leads to score -> ``(r, rmse, ptp_ratio)`` (B, 12), NaN elsewhere.
 
     Both sides band-passed with the model's filter, as :func:`score_leads`.
     """
@@ -310,7 +320,8 @@ def score_windows(
     q = bandpass(np.asarray(ref, np.float64), fs, band, order)
     r = np.where(scored, pearson_r(p, q), np.nan)
     e = np.where(scored, rmse(p, q), np.nan)
-    return r, e
+    a = np.where(scored, ptp_ratio(p, q), np.nan)
+    return r, e, a
 
 
 @dataclass
@@ -320,9 +331,10 @@ class SplitScores:
     method: str
     r: np.ndarray
     rmse: np.ndarray
+    ptp_ratio: np.ndarray | None = None
 
     def per_lead(self) -> dict[str, dict[str, float]]:
-        """Mean r, median r and mean RMSE per lead (over the records where it was scored)."""
+        """Mean and median r, mean RMSE and median peak-to-peak ratio per lead (over the records scored)."""
         out = {}
         for j, name in enumerate(CANONICAL_LEADS):
             col = self.r[:, j]
@@ -334,19 +346,27 @@ class SplitScores:
                     "rmse_mean": float(np.nanmean(self.rmse[ok, j])),
                     "n": int(ok.sum()),
                 }
+                if self.ptp_ratio is not None:
+                    ratios = self.ptp_ratio[ok, j]
+                    ratios = ratios[np.isfinite(ratios)]
+                    out[name]["ptp_ratio_median"] = float(np.median(ratios)) if ratios.size else float("nan")
         return out
 
     def overall(self, leads: Sequence[str] | None = None) -> dict[str, float]:
-        """Mean over leads of the per-lead means (each lead counts once), optionally for some leads."""
+        """Mean over leads of the per-lead figures (each lead counts once), optionally for some leads."""
         table = self.per_lead()
         names = [n for n in (leads or table) if n in table]
         if not names:
-            return {"r_mean": float("nan"), "rmse_mean": float("nan"), "n_leads": 0}
-        return {
+            empty = {"r_mean": float("nan"), "rmse_mean": float("nan"), "n_leads": 0}
+            return {**empty, "ptp_ratio_median": float("nan")} if self.ptp_ratio is not None else empty
+        out = {
             "r_mean": float(np.mean([table[n]["r_mean"] for n in names])),
             "rmse_mean": float(np.mean([table[n]["rmse_mean"] for n in names])),
             "n_leads": len(names),
         }
+        if self.ptp_ratio is not None:
+            out["ptp_ratio_median"] = float(np.nanmean([table[n]["ptp_ratio_median"] for n in names]))
+        return out
 
 
 def evaluate_windows(
@@ -370,6 +390,7 @@ def evaluate_windows(
     scored = present & ~seen
     r = {name: np.full((n, N_LEADS), np.nan) for name in reconstructors}
     e = {name: np.full((n, N_LEADS), np.nan) for name in reconstructors}
+    a = {name: np.full((n, N_LEADS), np.nan) for name in reconstructors}
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
         x = np.asarray(signals[lo:hi], np.float32)
@@ -378,10 +399,12 @@ def evaluate_windows(
             recon = np.where(seen[lo:hi, :, None], x, recon)
             for b in range(hi - lo):  # derivation depends on each record's visible set
                 recon[b], _ = complete_limb_leads(recon[b], seen[lo + b])
-            r[name][lo:hi], e[name][lo:hi] = score_windows(recon, x, scored[lo:hi], data.fs, data)
+            r[name][lo:hi], e[name][lo:hi], a[name][lo:hi] = score_windows(
+                recon, x, scored[lo:hi], data.fs, data
+            )
         if progress is not None:
             progress(hi - lo)
-    return {name: SplitScores(name, r[name], e[name]) for name in reconstructors}
+    return {name: SplitScores(name, r[name], e[name], a[name]) for name in reconstructors}
 
 
 # --------------------------------------------------------------------------------------------

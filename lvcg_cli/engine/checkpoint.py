@@ -16,6 +16,7 @@ Layout (``format`` ``lvcg-checkpoint/1``)::
 from __future__ import annotations
 
 import random
+import re
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,8 +164,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, unreadable file ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LvcgError(f"{path}: not a readable checkpoint (truncated or corrupt: {reason[:120]})") from None
+        raise LvcgError(f"{path}: not a readable checkpoint ({_load_failure(exc)})") from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise LvcgError(f"{path}: not an lvcg checkpoint (no 'format' entry)")
     if ckpt["format"] != CHECKPOINT_FORMAT:
@@ -175,6 +175,31 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if key not in ckpt:
             raise LvcgError(f"{path}: incomplete checkpoint (no {key!r} entry)")
     return ckpt
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of ``text`` (whole, never cut mid-word), without a final full stop."""
+    head = text.strip().splitlines()[0] if text.strip() else ""
+    return re.split(r"\.(?:\s|$)", head, maxsplit=1)[0].strip()
+
+
+def _load_failure(exc: BaseException) -> str:
+    """Why ``torch.load`` failed, in a few whole words.
+
+    torch's messages run to several sentences of advice (one of them: load with
+    ``weights_only=False``, which lvcg must never do); the one-line error keeps the cause only.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        detail = _first_sentence(text.split(marker, 1)[1])
+        return (
+            f"a safe weights-only load refuses it: {detail}"
+            if detail
+            else "a safe weights-only load refuses it"
+        )
+    cause = _first_sentence(text) or type(exc).__name__
+    return f"truncated or corrupt: {cause}"
 
 
 def _known_only(tree: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:

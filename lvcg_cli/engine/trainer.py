@@ -374,11 +374,24 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
     saved: Path | None = None
     extra = (
         TextColumn("loss {task.fields[loss]}"),
+        TextColumn("val {task.fields[val]}"),
         TextColumn("lr {task.fields[lr]}"),
         TextColumn("{task.fields[speed]} samples/s"),
     )
-    with StopFlag() as stop, console.progress(extra_columns=extra) as bar:
-        task = bar.add_task("pretrain", total=t.max_steps, completed=step, loss="-", lr="-", speed="-")
+    # A live bar on a terminal; elsewhere one plain line each time the loss is logged (log_every).
+    progress = console.progress(
+        extra_columns=extra, unit="steps", every_s=None, every_percent=None, on_fields=True
+    )
+    with StopFlag() as stop, progress as bar:
+        task = bar.add_task(
+            "pretrain",
+            total=t.max_steps,
+            completed=step,
+            loss="-",
+            val=f"{first_val:.4f}" if first_val is not None else "-",
+            lr="-",
+            speed="-",
+        )
         model.train()
         while step < t.max_steps and not interrupted:
             # Every epoch has exactly steps_per_epoch batches, so the step says where we are.
@@ -407,6 +420,7 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
                     sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm.detach().float()
 
                 record: dict[str, Any] = {}
+                shown: dict[str, str] = {}  # progress fields that changed at this step
                 if step % t.log_every == 0 or step == t.max_steps:
                     names = sorted(sums)
                     means = all_reduce_mean(
@@ -423,7 +437,7 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
                             for k, v in terms.items()
                         }
                     )
-                    bar.update(task, loss=f"{last_train:.4f}", lr=f"{lr:.2e}", speed=f"{speed:,.0f}")
+                    shown.update(loss=f"{last_train:.4f}", lr=f"{lr:.2e}", speed=f"{speed:,.0f}")
                     sums, window_start, window_steps = {}, time.perf_counter(), 0
                     if last_train is not None and not math.isfinite(last_train):
                         raise LvcgError(f"loss became {last_train} at step {step}; try a lower --train.lr")
@@ -432,15 +446,11 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
                     last_val = val.get("total")
                     record = {"step": step, **record, "val_loss": last_val}
                     record.update({f"val_loss_{k}": v for k, v in val.items() if k != "total"})
-                    if ctx.is_main and (console.is_quiet() or bar.disable):
-                        train_text = f"{last_train:.4f}" if last_train is not None else "-"
-                        console.info(
-                            f"step {step}/{t.max_steps}  loss {train_text}  val {last_val:.4f}  lr {lr:.2e}"
-                        )
+                    shown["val"] = f"{last_val:.4f}"
                 if record:
                     record["elapsed_s"] = round(time.perf_counter() - started, 2)
                     log.write(record)
-                bar.update(task, completed=step)
+                bar.update(task, completed=step, **shown)
 
                 if step % t.ckpt_every == 0 and step < t.max_steps:
                     checkpoint(run_dir / f"ckpt-{step}.pt")
