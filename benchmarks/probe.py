@@ -1,21 +1,28 @@
-"""The linear-probe table on the open records: lvcg against random-init and handcrafted features.
+"""Linear probes on the open records: lvcg's blocks against random-init and handcrafted features.
 
 Usage::
 
-    python benchmarks/probe.py [--checkpoint CKPT | --random-init] [--data ../shared/data]
-                               [--seeds 0,1,2] [--ratio 1.0] [--cache DIR]
+    python benchmarks/probe.py [--checkpoint CKPT] [--data ../shared/data] [--seeds 0,1,2]
+                               [--cache DIR] [--boot 2000]
 
-Data sets (prepared once into ``--cache``, default a folder under the system temp dir):
+Two tasks, both on records the bundled weights never pretrained on:
 
-* the PTB-XL excerpt in ``shared/data/ptbxl`` (333 ECGs of ecg_id 1-500), super-classes, with
-  ``--prepare.split strat_fold`` (folds 1-8 train, 9 validation, 10 test *within the excerpt*:
-  about 265 / 33 / 35 records, so the test macro AUROC is noisy);
-* LUDB (133 records in ``shared/data/ludb``), tasks axis, rhythm and hypertrophy (hash split
-  70/10/20 of the data set module).
+* **PTB-XL super-classes** (NORM, MI, STTC, CD, HYP) on the 1,332 ECGs of ``shared/data/ptbxl``
+  (100-Hz files), prepared with ``--prepare.split strat_fold``: folds 1-8 train the probe, fold 9
+  chooses C, fold 10 (175 ECGs) is the test set. The weights pretrained on folds 1-8 only.
+* **LUDB left-axis deviation** on all 133 LUDB records (never pretrained on), by 5-fold
+  cross-validation repeated 5 times (``lvcg probe --cv 5``): a test split would hold 3 positives.
 
-Every (data set, task) is probed with the checkpoint (``lvcg``), the same architecture with
-fresh weights (``random-init``, one per seed) and the 186 handcrafted features, by
-:class:`lvcg_cli.downstream.probe.ProbeRunner` (the code behind ``lvcg probe``), over the seeds.
+Rows: ``lvcg`` (the whole embedding), ``lvcg learned`` (morphology + dynamics + rhythm blocks,
+without the VCG block in mV), ``lvcg vcg`` (the VCG block alone), ``random-init`` (the same
+architecture with fresh weights, one per seed; whole and learned blocks), ``features`` (186
+handcrafted amplitude/spectral/rhythm features). The 3-lead rows embed from I, II, V2:
+``12 -> 3`` fits the probe on 12-lead embeddings and scores 3-lead test embeddings (the view
+invariance a user relies on); ``3 -> 3`` fits and scores on 3-lead embeddings.
+
+Cells: test macro AUROC with a 95 % bootstrap interval over test records; gains are paired
+bootstraps (both models' scores on the same resampled records). Random-init rows average the
+seeds; their gains use seed 0's scores and list every seed's AUROC.
 """
 
 from __future__ import annotations
@@ -28,10 +35,27 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_DATA = Path(
-    os.environ.get("LVCG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from open_corpus import DEFAULT_DATA  # noqa: E402
+
+from lvcg_cli.downstream.metrics import bootstrap_macro_auroc  # noqa: E402
+from lvcg_cli.downstream.probe import (  # noqa: E402
+    cached_embeddings,
+    embedding_model,
+    labelled_rows,
+    open_probe_data,
+    probe_cv,
+    probe_once,
+    probe_splits,
 )
-ENTRIES = (("ptbxl", "super"), ("ludb", "axis"), ("ludb", "rhythm"), ("ludb", "hypertrophy"))
+from lvcg_cli.settings import resolve_settings  # noqa: E402
+from lvcg_cli.signals.leads import parse_leads, visible_mask  # noqa: E402
+
+THREE = "I,II,V2"
+LEARNED = ("morphology", "dynamics", "rhythm")
 
 
 def prepare(name: str, root: Path, cache: Path, extra: list[str]) -> None:
@@ -43,99 +67,180 @@ def prepare(name: str, root: Path, cache: Path, extra: list[str]) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
+def columns(model, blocks) -> np.ndarray:
+    layout = model.embedding_layout()
+    return np.concatenate([np.arange(layout[b].start, layout[b].stop) for b in blocks])
+
+
+class Bench:
+    def __init__(self, args, settings):
+        self.args, self.settings = args, settings
+        self.cache = args.cache
+        self.models = {}
+
+    def model(self, kind: str, seed: int = 0):
+        key = (kind, seed)
+        if key not in self.models:
+            self.models[key] = embedding_model(kind, self.args.checkpoint, self.settings, seed)
+        return self.models[key]
+
+    def features(self, kind: str, data, seed: int = 0, visible: str | None = None) -> np.ndarray:
+        mask = None if visible is None else visible_mask(parse_leads(visible))
+        feats, _ = cached_embeddings(self.model(kind, seed), data, self.cache, visible=mask)
+        return feats
+
+
+def probe_ptbxl(bench: Bench, args) -> None:
+    emb = bench.model("lvcg")
+    settings = bench.settings.model_copy(update={"data": emb.settings.data})
+    data = open_probe_data("ptbxl", settings)
+    task = data.resolve_task("super")
+    classes, labels = data.labels(task)
+    splits = probe_splits(data, task)
+    y_test = labels[splits["test"]]
+    probe = settings.probe
+    fit = {"c_grid": probe.c_grid, "max_iter": probe.max_iter, "min_positives": probe.min_positives}
+
+    def run(feats: np.ndarray, test_feats: np.ndarray | None = None, seed: int = 0) -> dict:
+        if test_feats is not None:  # fit on one view, score another
+            feats = feats.copy()
+            feats[splits["test"]] = test_feats[splits["test"]]
+        return probe_once(feats, labels, classes, splits, ratio=1.0, seed=seed, **fit)
+
+    lvcg_full = bench.features("lvcg", data)
+    lvcg_three = bench.features("lvcg", data, visible=THREE)
+    learned = columns(emb.model, LEARNED)
+    vcg = columns(emb.model, ("vcg",))
+    rows = {
+        "lvcg": run(lvcg_full),
+        "lvcg learned": run(lvcg_full[:, learned]),
+        "lvcg vcg": run(lvcg_full[:, vcg]),
+        "lvcg 12 -> 3 leads": run(lvcg_full, lvcg_three),
+        "lvcg 3 -> 3 leads": run(lvcg_three),
+        "lvcg learned 12 -> 3": run(lvcg_full[:, learned], lvcg_three[:, learned]),
+        "features": run(bench.features("features", data)),
+        "features 3 -> 3 leads": run(bench.features("features", data, visible=THREE)),
+    }
+    seed_rows = {"random-init": [], "random-init learned": []}
+    for seed in args.seeds:
+        feats = bench.features("random-init", data, seed=seed)
+        init_learned = columns(bench.model("random-init", seed).model, LEARNED)
+        seed_rows["random-init"].append(run(feats, seed=seed))
+        seed_rows["random-init learned"].append(run(feats[:, init_learned], seed=seed))
+    print(
+        f"\nPTB-XL super-classes ({', '.join(classes)}): {splits['train'].size} train / "
+        f"{splits['val'].size} val / {y_test.shape[0]} test ECGs (strat_fold 1-8 / 9 / 10)"
+    )
+    print("| embedding | dims | test macro AUROC [95 % CI] |")
+    print("|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row.get('dims', '')} | {cell(row)} |")
+    for name, reps in seed_rows.items():
+        values = ", ".join(f"{r['macro_auroc']:.3f}" for r in reps)
+        mean = np.mean([r["macro_auroc"] for r in reps])
+        print(f"| {name} (seeds {','.join(map(str, args.seeds))}) | | {mean:.3f} (per seed {values}) |")
+    gains = [
+        ("lvcg", "features", rows["lvcg"], rows["features"]),
+        (
+            "lvcg learned",
+            "random-init learned (seed 0)",
+            rows["lvcg learned"],
+            seed_rows["random-init learned"][0],
+        ),
+        ("lvcg", "random-init (seed 0)", rows["lvcg"], seed_rows["random-init"][0]),
+        ("lvcg 12 -> 3 leads", "lvcg", rows["lvcg 12 -> 3 leads"], rows["lvcg"]),
+        (
+            "lvcg 3 -> 3 leads",
+            "features 3 -> 3 leads",
+            rows["lvcg 3 -> 3 leads"],
+            rows["features 3 -> 3 leads"],
+        ),
+    ]
+    print_gains(gains, y_test, probe.min_positives, args.boot)
+
+
+def probe_ludb(bench: Bench, args) -> None:
+    emb = bench.model("lvcg")
+    settings = bench.settings.model_copy(update={"data": emb.settings.data})
+    data = open_probe_data("ludb", settings)
+    task = data.resolve_task("axis")
+    classes, labels = data.labels(task)
+    rows_cv = labelled_rows(data, task)
+    probe = settings.probe
+    fit = {"c_grid": probe.c_grid, "max_iter": probe.max_iter, "min_positives": probe.min_positives}
+
+    def run(feats: np.ndarray, seed: int = 0) -> dict:
+        return probe_cv(feats, labels, classes, rows_cv, folds=5, repeats=5, seed=seed, **fit)
+
+    lvcg_full = bench.features("lvcg", data)
+    learned = columns(emb.model, LEARNED)
+    vcg = columns(emb.model, ("vcg",))
+    rows = {
+        "lvcg": run(lvcg_full),
+        "lvcg learned": run(lvcg_full[:, learned]),
+        "lvcg vcg": run(lvcg_full[:, vcg]),
+        "lvcg 3 -> 3 leads": run(bench.features("lvcg", data, visible=THREE)),
+        "features": run(bench.features("features", data)),
+    }
+    init = [run(bench.features("random-init", data, seed=s), seed=0) for s in args.seeds]
+    y = labels[rows_cv]
+    print(
+        f"\nLUDB left-axis deviation: {int(y.sum())} positives of {y.shape[0]} labelled records, "
+        "5-fold cross-validation x 5 repeats"
+    )
+    print("| embedding | macro AUROC [95 % CI] | spread over repeats (sd) |")
+    print("|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {cell(row)} | {row['macro_auroc_repeat_std']:.3f} |")
+    values = ", ".join(f"{r['macro_auroc']:.3f}" for r in init)
+    print(
+        f"| random-init (seeds {','.join(map(str, args.seeds))}) | {np.mean([r['macro_auroc'] for r in init]):.3f} (per seed {values}) | |"
+    )
+    gains = [
+        ("lvcg", "features", rows["lvcg"], rows["features"]),
+        ("lvcg learned", "random-init (seed 0)", rows["lvcg learned"], init[0]),
+        ("lvcg", "random-init (seed 0)", rows["lvcg"], init[0]),
+    ]
+    print_gains(gains, y, probe.min_positives, args.boot)
+
+
+def cell(row: dict) -> str:
+    return f"{row['macro_auroc']:.3f} [{row['macro_auroc_ci_low']:.3f}, {row['macro_auroc_ci_high']:.3f}]"
+
+
+def print_gains(gains, y, min_positives: int, n_boot: int) -> None:
+    print("\n| gain | AUROC difference [95 % paired bootstrap CI] |")
+    print("|---|---|")
+    for a, b, row_a, row_b in gains:
+        low, high = bootstrap_macro_auroc(
+            y, row_a["test_scores"], baseline=row_b["test_scores"], min_positives=min_positives, n_boot=n_boot
+        )
+        diff = row_a["macro_auroc"] - row_b["macro_auroc"]
+        print(f"| {a} - {b} | {diff:+.3f} [{low:+.3f}, {high:+.3f}] |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--checkpoint", default=None, help="default: the bundled weights")
-    parser.add_argument(
-        "--random-init",
-        action="store_true",
-        help="no trained weights: probe lvcg-tiny's random init as 'lvcg' too",
-    )
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--ratio", type=float, default=1.0)
+    parser.add_argument("--seeds", default="0,1,2", help="random-init seeds")
+    parser.add_argument("--boot", type=int, default=2000)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lvcg-bench-probe-cache")
-    parser.add_argument("--csv", type=Path, default=None, help="also append every row to this CSV")
     args = parser.parse_args()
+    args.seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
-
-    prepare("ptbxl", args.data / "ptbxl", args.cache, ["--prepare.split", "strat_fold"])
+    prepare(
+        "ptbxl",
+        args.data / "ptbxl",
+        args.cache,
+        ["--prepare.ptbxl_rate", "100", "--prepare.split", "strat_fold"],
+    )
     prepare("ludb", args.data / "ludb", args.cache, [])
-
-    from lvcg_cli.downstream.probe import ProbeEntry, ProbeRunner
-    from lvcg_cli.settings import resolve_settings
-
-    checkpoint = args.checkpoint
-    if args.random_init:
-        import torch
-
-        from lvcg_cli.engine.checkpoint import save_checkpoint
-        from lvcg_cli.model.registry import build_model, model_settings
-        from lvcg_cli.settings import DataSettings, Settings
-
-        torch.manual_seed(12345)
-        cfg = model_settings("lvcg-tiny")
-        checkpoint = str(args.cache / "random-init-lvcg-tiny.pt")
-        save_checkpoint(
-            checkpoint, model=build_model(cfg, DataSettings()), settings=Settings(model=cfg), step=0
-        )
-
-    settings = resolve_settings(overrides={"paths.cache_dir": str(args.cache)})
-    runner = ProbeRunner(
-        settings, checkpoint=checkpoint, csv_path=args.csv, on_info=lambda m: print(m, file=sys.stderr)
-    )
-    seeds = [int(s) for s in args.seeds.split(",")]
-    report = runner.run(
-        [ProbeEntry(d, t) for d, t in ENTRIES],
-        ["lvcg", "random-init", "features"],
-        ratio=args.ratio,
-        seeds=seeds,
-    )
-    for skip in report.skipped:
-        print(f"skipped {skip['dataset']}/{skip['task']}: {skip['reason']}")
-    label = "lvcg (random init)" if args.random_init else "lvcg"
-    print(
-        f"\nlinear probe, ratio {args.ratio:g}, seeds {seeds}: test macro AUROC mean +- std (n_train / n_test)\n"
-    )
-    print("| data set / task | " + label + " | random-init | features |")
-    print("|---|---|---|---|")
-    for dataset, task in ENTRIES:
-        cells = []
-        for model in ("lvcg", "random-init", "features"):
-            s = next(
-                (
-                    s
-                    for s in report.summaries
-                    if (s["dataset"], s["model"]) == (dataset, model) and task in s["task"]
-                ),
-                None,
-            )
-            r = next(
-                (
-                    r
-                    for r in report.rows
-                    if (r["dataset"], r["model"]) == (dataset, model) and task in r["task"]
-                ),
-                None,
-            )
-            cells.append(
-                "-"
-                if s is None
-                else f"{s['macro_auroc_mean']:.3f} +- {s['macro_auroc_std']:.3f} ({r['n_train']}/{r['n_test']})"
-            )
-        print(f"| {dataset} / {task} | " + " | ".join(cells) + " |")
-    for dataset, task in ENTRIES:
-        row = {
-            s["model"]: s["macro_auroc_mean"]
-            for s in report.summaries
-            if s["dataset"] == dataset and task in s["task"]
-        }
-        if len(row) == 3:
-            best = max(("random-init", "features"), key=row.get)
-            verdict = "beats" if row["lvcg"] > row[best] else "does NOT beat"
-            print(
-                f"{dataset}/{task}: {label} ({row['lvcg']:.3f}) {verdict} the best baseline {best} ({row[best]:.3f})"
-            )
+    settings = resolve_settings(overrides={"paths.cache_dir": str(args.cache)}, environ={})
+    bench = Bench(args, settings)
+    print(f"checkpoint: {args.checkpoint or 'bundled weights'}")
+    probe_ptbxl(bench, args)
+    probe_ludb(bench, args)
     print(f"\n{time.perf_counter() - started:.1f} s")
 
 

@@ -1,67 +1,54 @@
-"""Reconstruction of hidden leads on held-out open records: the model against four baselines.
+"""Hidden-lead reconstruction and 3-lead vs 12-lead embeddings on open records the weights never saw.
 
 Usage::
 
-    python benchmarks/reconstruction.py [--checkpoint CKPT | --random-init] [--data ../shared/data]
+    python benchmarks/reconstruction.py [--checkpoint CKPT | --random-init] [--split test|val]
+                                        [--data ../shared/data] [--boot 2000] [--limit N]
 
-Records: the held-out part of the patient-disjoint split of the open records
-(:func:`lvcg_cli.datasets.registry.open_record_split`): the PTB-XL excerpt's strat_fold 9-10
-(500-Hz files) and LUDB records with id % 5 == 0. The bundled weights and the bundled training
-records (``assets/records/open_train.npz``) come from the other part only.
+Records: the ``--split`` part of the open corpus (``benchmarks/open_corpus.py``): ``test`` is
+PTB-XL strat_fold 10 (100-Hz files) and all of LUDB (500 Hz, never pretrained on); ``val``
+(PTB-XL strat_fold 9) is what design choices were made on. Each record is preprocessed exactly
+like model input (100 Hz, 0.67-40 Hz zero-phase band-pass, first 10 s).
 
-Each record is preprocessed exactly like the model input (resampled to 100 Hz, 0.67-40 Hz
-zero-phase band-pass, first 10 s), every method reconstructs all leads from the visible set, and
-Pearson r and RMSE (mV) are computed per record on the hidden *independent* leads (those of I,
-II, V1-V6 not visible), both sides band-passed again with the same filter
-(:func:`lvcg_cli.downstream.reconstruct.score_windows`); the table shows the mean over leads of
-the per-lead mean over records. The second table shows the amplitude: the peak-to-peak ratio
-(reconstructed / original) per record, its median over records per lead, then the mean over leads
-(1 = the right size; r alone is blind to gain).
+Methods reconstruct all leads from each visible set: ``physics-dower`` / ``physics-ideal`` (lift
+through the visible rows of the lead field, project through all rows), ``linear`` (population
+least squares) and ``copy`` (best single visible lead with a gain), both fitted on the corpus's
+*training* records (the ones the model was pretrained on), and the model read two ways:
+``lvcg-decoded`` (the projection of the decoded field alone: encode -> GRU -> decode -> stitch ->
+fixed geometry) and ``lvcg`` (the full model's ``recon``; the same unless ``residual_refine``).
 
-Methods: ``physics-ideal`` / ``physics-dower`` (lift through the visible rows of the lead field,
-project through all rows), ``linear`` (population least squares fitted on the training records),
-``copy`` (each hidden lead is the best single visible lead with a fitted gain, chosen on the
-training records), and ``lvcg`` (the checkpoint; ``--random-init`` uses untrained weights, only
-to check that the benchmark runs).
+Score per record: the mean Pearson r (and RMSE, mV) over its hidden *independent* leads (those of
+I, II, V1-V6 not visible), both sides band-passed with the model filter
+(:func:`lvcg_cli.downstream.reconstruct.score_windows`). Table cells: mean over records with a
+95 % bootstrap interval; ``gain`` is the model minus the best baseline of that row, with a paired
+bootstrap interval over records.
+
+The embedding section embeds every record from I, II, V2 and from all its leads and reports the
+cosine of the two vectors per record (raw, as ``lvcg embed`` writes them, and after standardising
+each dimension with the 12-lead embeddings' mean and standard deviation), overall and per block.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from lvcg_cli.datasets.registry import open_record_split
-from lvcg_cli.downstream.baselines import fit_copy_best, fit_linear, load_train_signals
-from lvcg_cli.downstream.reconstruct import Reconstructor, evaluate_windows
-from lvcg_cli.settings import DataSettings
-from lvcg_cli.signals.io import read_record
-from lvcg_cli.signals.leads import INDEPENDENT_LEADS, parse_leads, visible_mask
-from lvcg_cli.signals.preprocess import preprocess
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from open_corpus import DEFAULT_DATA, load_windows, source_of, split_paths  # noqa: E402
+
+from lvcg_cli.downstream.baselines import fit_copy_best, fit_linear  # noqa: E402
+from lvcg_cli.downstream.metrics import bootstrap_mean  # noqa: E402
+from lvcg_cli.downstream.reconstruct import Reconstructor, evaluate_windows  # noqa: E402
+from lvcg_cli.settings import DataSettings  # noqa: E402
+from lvcg_cli.signals.leads import CANONICAL_LEADS, INDEPENDENT_LEADS, parse_leads, visible_mask  # noqa: E402
 
 VISIBLE_SETS = ("I", "I,II", "I,II,V2", "II,V2,V5", "I,II,V1,V4")
-DEFAULT_DATA = Path(
-    os.environ.get("LVCG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-
-
-def held_out_paths(root: Path) -> list[Path]:
-    """Header paths of the held-out open records (PTB-XL strat_fold 9-10, LUDB id % 5 == 0)."""
-    table = pd.read_csv(root / "ptbxl" / "ptbxl_database.csv", index_col="ecg_id")
-    paths = []
-    for header in sorted((root / "ptbxl" / "records500").rglob("*_hr.hea")):
-        ecg_id = int(header.stem.split("_")[0])
-        if open_record_split("ptbxl", ecg_id, int(table.loc[ecg_id, "strat_fold"])) == "test":
-            paths.append(header)
-    for header in sorted((root / "ludb" / "data").glob("*.hea"), key=lambda p: int(p.stem)):
-        if open_record_split("ludb", header.stem) == "test":
-            paths.append(header)
-    return paths
+BASELINES = ("physics-dower", "physics-ideal", "linear", "copy")
 
 
 class FixedMaps:
@@ -81,19 +68,17 @@ class FixedMaps:
         return out, None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="the open records folder (shared/data)"
+def per_record(scores, hidden: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N,) mean r, mean RMSE and median peak-to-peak ratio over the hidden independent leads of each record."""
+    cols = [CANONICAL_LEADS.index(n) for n in hidden]
+    return (
+        np.nanmean(scores.r[:, cols], axis=1),
+        np.nanmean(scores.rmse[:, cols], axis=1),
+        np.nanmedian(scores.ptp_ratio[:, cols], axis=1),
     )
-    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: the bundled weights)")
-    parser.add_argument(
-        "--random-init", action="store_true", help="untrained lvcg-tiny (checks the benchmark runs)"
-    )
-    parser.add_argument("--limit", type=int, default=0, help="use only the first N held-out records")
-    args = parser.parse_args()
-    started = time.perf_counter()
 
+
+def load_model_and_data(args):
     import torch
 
     from lvcg_cli.engine.checkpoint import load_model
@@ -103,69 +88,109 @@ def main() -> None:
 
         torch.manual_seed(0)
         data, model_cfg = DataSettings(), model_settings("lvcg-tiny")
-        model, label = build_model(model_cfg, data).eval(), "lvcg (random init)"
-    else:
-        model, ckpt = load_model(args.checkpoint)
-        data, model_cfg, label = ckpt.data, ckpt.model, f"lvcg ({args.checkpoint or 'bundled'})"
+        return build_model(model_cfg, data).eval(), data, model_cfg, "random init"
+    model, ckpt = load_model(args.checkpoint)
+    return model, ckpt.data, ckpt.model, args.checkpoint or "bundled weights"
 
-    paths = held_out_paths(args.data)[: args.limit or None]
-    windows, present = [], []
-    for path in paths:
-        signal, mask, _ = preprocess(read_record(path), data)
-        windows.append(signal)
-        present.append(mask)
-    windows, present = np.stack(windows), np.stack(present)
-    train, train_present, train_fs = load_train_signals()
-    if train_fs != data.fs:
-        sys.exit(f"training records are at {train_fs} Hz but the model runs at {data.fs} Hz")
-    n_ptbxl = sum("ptbxl" in str(p) for p in paths)
+
+def reconstruction_table(args, model, data, model_cfg, windows, present) -> None:
+    train_paths = split_paths(args.data, "train")
+    train, train_present = load_windows(train_paths, data)
     print(
-        f"held-out records: {len(paths)} ({n_ptbxl} PTB-XL strat_fold 9-10, {len(paths) - n_ptbxl} LUDB id%5==0); "
-        f"training records for linear/copy: {len(train)}"
+        f"training records for linear/copy: {len(train)} (the model's pretraining records, without the simulator)"
     )
-
     methods = {
-        "physics-ideal": Reconstructor("physics", data, geometry="ideal", eps=model_cfg.lift_eps),
         "physics-dower": Reconstructor("physics", data, geometry="dower", eps=model_cfg.lift_eps),
+        "physics-ideal": Reconstructor("physics", data, geometry="ideal", eps=model_cfg.lift_eps),
         "linear": FixedMaps(lambda v: fit_linear(train, v, train_present)),
         "copy": FixedMaps(lambda v: fit_copy_best(train, v, train_present)),
-        label: Reconstructor("lvcg", data, model=model, model_settings=model_cfg, batch_size=64),
+        "lvcg-decoded": Reconstructor(
+            "lvcg", data, model=model, model_settings=model_cfg, batch_size=64, readout="decoded"
+        ),
+        "lvcg": Reconstructor("lvcg", data, model=model, model_settings=model_cfg, batch_size=64),
     }
-    rows = []
+    print()
+    print("| visible | " + " | ".join(methods) + " | gain lvcg - best baseline | gain decoded - linear |")
+    print("|---|" + "---|" * (len(methods) + 2))
+    rmse_rows = []
     for spec in VISIBLE_SETS:
         mask = visible_mask(parse_leads(spec))
-        hidden = [n for n in INDEPENDENT_LEADS if not mask[parse_leads(n)[0]]]
+        hidden = [n for n in INDEPENDENT_LEADS if not mask[CANONICAL_LEADS.index(n)]]
         scores = evaluate_windows(windows, present, mask, methods, data)
-        row = {"visible": "{" + spec.replace(",", ", ") + "}"}
+        r, e, a = {}, {}, {}
         for name, s in scores.items():
-            overall = s.overall(hidden)
-            row[name] = (overall["r_mean"], overall["rmse_mean"], overall["ptp_ratio_median"])
-        rows.append(row)
-
-    names = list(methods)
-    print()
-    print("| visible | " + " | ".join(names) + " |")
-    print("|---|" + "---|" * len(names))
-    for row in rows:
-        print(
-            f"| {row['visible']} | " + " | ".join(f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names) + " |"
-        )
-    print("\ncells: mean Pearson r / mean RMSE (mV) over the hidden independent leads")
-    print()
-    print("| visible | " + " | ".join(names) + " |")
-    print("|---|" + "---|" * len(names))
-    for row in rows:
-        print(f"| {row['visible']} | " + " | ".join(f"{row[n][2]:.2f}" for n in names) + " |")
+            r[name], e[name], a[name] = per_record(s, hidden)
+        best = max(BASELINES, key=lambda n: np.nanmean(r[n]))
+        cells = [str(bootstrap_mean(r[n], n_boot=args.boot)) for n in methods]
+        gain = bootstrap_mean(r["lvcg"] - r[best], n_boot=args.boot)
+        gain_dec = bootstrap_mean(r["lvcg-decoded"] - r["linear"], n_boot=args.boot)
+        label = "{" + spec.replace(",", ", ") + "}"
+        print(f"| {label} | " + " | ".join(cells) + f" | {gain:+} vs {best} | {gain_dec:+} |")
+        rmse_rows.append((label, {n: f"{np.nanmean(e[n]):.4f} / {np.nanmedian(a[n]):.2f}" for n in methods}))
     print(
-        "\ncells: median peak-to-peak ratio (reconstructed / original), mean over the hidden independent leads"
+        "\ncells: mean Pearson r over records [95 % bootstrap interval]; gains: paired bootstrap over records"
     )
-    for row in rows:
-        model_r = row[label][0]
-        best = max((n for n in names if n != label), key=lambda n: row[n][0])
-        verdict = "beats" if model_r > row[best][0] else "does NOT beat"
+    print(
+        "\nmean RMSE (mV) / median peak-to-peak ratio (reconstruction / original; 1 = right size) "
+        "over the hidden independent leads:"
+    )
+    print("| visible | " + " | ".join(methods) + " |")
+    print("|---|" + "---|" * len(methods))
+    for label, row in rmse_rows:
+        print(f"| {label} | " + " | ".join(row[n] for n in methods) + " |")
+
+
+def embedding_table(args, model, data, model_cfg, windows, present) -> None:
+    from lvcg_cli.downstream.embed import Embedder
+
+    embedder = Embedder(model, data, model_cfg, batch_size=64)
+    three = visible_mask(parse_leads("I,II,V2"))
+    full = embedder.embed_windows(windows, present)
+    reduced = embedder.embed_windows(windows, present, present & three[None])
+    mean, std = full.mean(0), full.std(0)
+    std = np.where(std > 1e-8, std, 1.0)
+
+    def cosine(a, b):
+        num = (a * b).sum(1)
+        den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        return num / np.maximum(den, 1e-12)
+
+    blocks = {"all": slice(0, full.shape[1]), **model.embedding_layout()}
+    print("\ncosine of the embedding from I, II, V2 to the one from all leads (mean over records [95 % CI]):")
+    print("| block | dims | raw | standardised |")
+    print("|---|---|---|---|")
+    for name, sl in blocks.items():
+        raw = cosine(reduced[:, sl], full[:, sl])
+        zs = cosine((reduced[:, sl] - mean[sl]) / std[sl], (full[:, sl] - mean[sl]) / std[sl])
+        dims = sl.stop - sl.start
         print(
-            f"{row['visible']}: the model ({model_r:.3f}) {verdict} the best baseline {best} ({row[best][0]:.3f})"
+            f"| {name} | {dims} | {bootstrap_mean(raw, n_boot=args.boot)} | {bootstrap_mean(zs, n_boot=args.boot)} |"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the open records (shared/data)")
+    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: the bundled weights)")
+    parser.add_argument("--random-init", action="store_true", help="untrained lvcg-tiny (checks the script)")
+    parser.add_argument("--split", choices=("test", "val"), default="test")
+    parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N records")
+    parser.add_argument("--skip-embedding", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    model, data, model_cfg, label = load_model_and_data(args)
+    paths = split_paths(args.data, args.split)[: args.limit or None]
+    windows, present = load_windows(paths, data)
+    sources = [source_of(p) for p in paths]
+    print(
+        f"model: {label}; {args.split} records: {len(paths)} "
+        f"({sources.count('ptbxl')} PTB-XL, {sources.count('ludb')} LUDB)"
+    )
+    reconstruction_table(args, model, data, model_cfg, windows, present)
+    if not args.skip_embedding:
+        embedding_table(args, model, data, model_cfg, windows, present)
     print(f"\n{time.perf_counter() - started:.1f} s")
 
 

@@ -189,7 +189,8 @@ class ModelSettings(StrictModel):
     state_dim: int = Field(128, ge=4, description="GRU state size (inter-beat dynamics).")
     gru_layers: int = Field(1, ge=1, description="GRU layers.")
     residual_refine: bool = Field(
-        True, description="Small residual refinement of the projected leads from the visible leads."
+        False,
+        description="Small learned correction of the projected decoded field (reads only that projection).",
     )
     decoder_state: bool = Field(
         False, description="Let the beat decoder also read the causal GRU state (default: tokens only)."
@@ -217,6 +218,9 @@ class LossWeights(StrictModel):
     lift: float = Field(
         0.5, ge=0, description="Hidden leads through the un-bottlenecked lifted field (deep supervision)."
     )
+    invariance: float = Field(
+        0.5, ge=0, description="Beat tokens of the view vs those of the all-lead reference field."
+    )
 
 
 class TrainSettings(StrictModel):
@@ -233,8 +237,24 @@ class TrainSettings(StrictModel):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     warmup_steps: int = Field(25, ge=0, description="Linear warm-up steps before cosine decay.")
     grad_clip: float = Field(1.0, ge=0, description="Gradient norm clip (0 disables).")
-    visible_min: int = Field(3, ge=1, le=12, description="Fewest visible leads per training sample.")
-    visible_max: int = Field(3, ge=1, le=12, description="Most visible leads per training sample.")
+    visible: Literal["mixed", "random"] = Field(
+        "mixed",
+        description=(
+            "Visible-lead distribution: 'mixed' shows one of visible_sets to a visible_fraction of the "
+            "samples and a random subset to the rest; 'random' always draws a random subset."
+        ),
+    )
+    visible_sets: list[str] = Field(
+        default_factory=lambda: ["I", "I,II", "I,II,V2", "II,V2,V5", "I,II,V1,V4", "all"],
+        description="Lead sets users ask about, shown to visible_fraction of the samples ('all': every lead).",
+    )
+    visible_fraction: float = Field(
+        0.5, ge=0, le=1, description="Share of samples that see one of visible_sets ('mixed' only)."
+    )
+    visible_min: int = Field(1, ge=1, le=12, description="Fewest leads of a random subset.")
+    visible_max: int = Field(
+        12, ge=1, le=12, description="Most leads of a random subset (one present lead always stays hidden)."
+    )
     loss: LossWeights = Field(default_factory=LossWeights)
     log_every: int = Field(10, ge=1, description="Steps between metric lines.")
     val_every: int = Field(50, ge=1, description="Steps between validation passes.")
@@ -244,6 +264,21 @@ class TrainSettings(StrictModel):
     keep_checkpoints: int = Field(
         2, ge=1, description="Periodic checkpoints (ckpt-<step>.pt) kept in a run folder."
     )
+
+    @field_validator("visible_sets")
+    @classmethod
+    def _lead_sets(cls, sets: list[str]) -> list[str]:
+        from lvcg_cli.errors import LvcgError
+        from lvcg_cli.signals.leads import parse_leads
+
+        for spec in sets:
+            try:
+                parse_leads(spec)
+            except LvcgError as exc:
+                raise ValueError(
+                    f"{spec!r}: {exc} (give sets as a YAML list, e.g. '[\"I,II\", all]')"
+                ) from None
+        return sets
 
     @model_validator(mode="after")
     def _visible_range(self) -> TrainSettings:
@@ -307,6 +342,35 @@ class ProbeSettings(StrictModel):
     batch_size: int = Field(
         64, ge=1, description="Windows per model call when computing the frozen embeddings."
     )
+    min_positives: int = Field(
+        5,
+        ge=1,
+        description="Classes with fewer test positives are left out of the macro scores (and listed).",
+    )
+    cv_folds: int = Field(
+        0,
+        ge=0,
+        description=(
+            "0: the data set's train/val/test splits. K >= 2: repeated stratified K-fold cross-validation "
+            "over every labelled record, with a bootstrap interval (for small data sets)."
+        ),
+    )
+    cv_repeats: int = Field(5, ge=1, description="Repetitions of the K-fold split (--cv only).")
+    blocks: list[Literal["morphology", "dynamics", "rhythm", "vcg"]] = Field(
+        default_factory=list,
+        description="Embedding blocks to probe (morphology, dynamics, rhythm, vcg); empty: all.",
+    )
+    visible: str | None = Field(
+        None,
+        description="Leads the model sees when embedding, e.g. I,II,V2 (default: every lead a record has).",
+    )
+
+    @field_validator("cv_folds")
+    @classmethod
+    def _folds(cls, k: int) -> int:
+        if k == 1:
+            raise ValueError("must be 0 (use the splits) or >= 2")
+        return k
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     python scripts/export_weights.py runs/bundled-tiny/final.pt lvcg_cli/assets/weights/lvcg-tiny.pt
 
-The result is still an ``lvcg-checkpoint/1`` file (``load_model`` reads it, strictly, with
+The result is still an ``lvcg-checkpoint/2`` file (``load_model`` reads it, strictly, with
 ``weights_only=True``) that holds only the weights, the architecture/preprocessing settings and
 the step; machine-specific paths in the settings are reset so nothing local is shipped. The
 script reloads what it wrote and checks that the weights are bit-identical.

@@ -146,7 +146,10 @@ def test_chapman_melp_labels_and_snomed_acronyms():
 
 def test_ludb_tasks_from_multiline_cells():
     plan = ludb.build_plan(RELEASES / "ludb", _settings())
-    assert _row(plan, "1")["axis:left"] == 1 and _row(plan, "2")["axis:normal"] == 1
+    # axis is left-axis deviation vs every other recorded axis (record 2's axis is normal)
+    assert plan.tasks["axis"] == ["LAD"]
+    assert _row(plan, "1")["axis:LAD"] == 1 and _row(plan, "2")["axis:LAD"] == 0
+    assert _row(plan, "2")["split:axis"] != ""  # a labelled negative, not an unlabelled record
     assert _row(plan, "8")["rhythm:other"] == 1 and _row(plan, "1")["rhythm:other"] == 0
     assert _row(plan, "1")[["hypertrophy:LVH", "hypertrophy:LVO"]].tolist() == [1, 1]
     assert _row(plan, "8")["split:axis"] == "" and _row(plan, "34")["split:axis"] == ""

@@ -180,7 +180,7 @@ def test_process_pool_gives_the_same_cache(tmp_path):
     np.testing.assert_array_equal(np.asarray(a.signals), np.asarray(b.signals))
     assert a.manifest.equals(b.manifest)
     names, labels = b.labels("default")
-    assert names == ["normal", "left", "right", "vertical", "horizontal"] and labels.shape == (4, 5)
+    assert names == ["LAD"] and labels.shape == (4, 1)
     assert set(b.split_indices("", task="axis")) >= {2, 3}  # records without an axis value
 
 

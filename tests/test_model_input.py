@@ -48,6 +48,7 @@ def test_keys_shapes_dtypes():
         "bounds": ((k, 2), torch.int64),
         "beat_mask": ((k,), torch.bool),
         "rr": ((k,), torch.float32),
+        "rpeaks": ((k,), torch.int64),
     }
     assert {key: (tuple(v.shape), v.dtype) for key, v in sample.items()} == expected
 
@@ -106,6 +107,11 @@ def test_beats_come_from_visible_leads():
     expected = beat_segments(np.round(R_TIMES * DATA.fs).astype(int), 1000, DATA.fs, MODEL.max_beats)
     assert np.abs(sample["bounds"].numpy()[:n] - expected.bounds[:n]).max() <= 2
     assert np.allclose(sample["rr"].numpy()[:n], expected.rr[:n], atol=0.03)
+    assert np.abs(sample["rpeaks"].numpy()[:n] - np.round(R_TIMES * DATA.fs)).max() <= 2
+    bounds = sample["bounds"].numpy()[:n]
+    assert (
+        (bounds[:, 0] <= sample["rpeaks"].numpy()[:n]) & (sample["rpeaks"].numpy()[:n] < bounds[:, 1])
+    ).all()
 
 
 def test_no_visible_lead_gives_pseudo_beats_and_unit_scale():

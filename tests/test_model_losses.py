@@ -5,11 +5,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lvcg_cli.model.geometry import LeadField, lead_field_matrix
+from lvcg_cli.model.geometry import lead_field_matrix
 from lvcg_cli.model.losses import LOSS_TERMS, lvcg_losses, masked_mean
-from lvcg_cli.settings import LossWeights
+from lvcg_cli.model.registry import build_model
+from lvcg_cli.settings import LossWeights, ModelSettings
 
-B, K, L, T, D = 2, 3, 8, 40, 4
+B, K, L, T, D = 2, 3, 16, 40, 4
+
+
+def _model():
+    torch.manual_seed(0)
+    settings = ModelSettings(
+        beat_len=L, max_beats=K, d_token=D, encoder_channels=[4, 8], lifter_layers=0, state_dim=4
+    )
+    return build_model(settings).eval()
 
 
 def _example(seed: int = 0):
@@ -38,8 +47,9 @@ def _example(seed: int = 0):
 
 def test_each_term_matches_a_direct_computation():
     batch, out = _example()
-    weights = LossWeights(hidden=1.0, visible=0.3, lift=0.7, beat=0.5, temporal=0.2)
-    got = lvcg_losses(batch, out, weights, lead_field=LeadField("dower"), beat_len=L)
+    weights = LossWeights(hidden=1.0, visible=0.3, lift=0.7, beat=0.5, temporal=0.2, invariance=0.4)
+    model = _model()
+    got = lvcg_losses(batch, out, weights, model=model)
     assert set(got) == {"total", *LOSS_TERMS}
     tgt, rec = batch["target"].numpy().astype(np.float64), out["recon"].numpy().astype(np.float64)
     pres, vis = batch["present"].numpy(), batch["visible"].numpy()
@@ -59,24 +69,32 @@ def test_each_term_matches_a_direct_computation():
     np.testing.assert_allclose(float(got["lift"]), np.mean(lift_err), rtol=1e-4)
 
     # beat term: least-squares field of the present leads, cut with np.interp, valid beats only
-    beat_err = []
+    beat_err, inv_err = [], []
     for b in range(B):
         rows = pres[b]
         field = np.linalg.lstsq(m[rows], tgt[b, rows], rcond=None)[0]  # (3, T), ridge eps is tiny
+        rms = np.sqrt(np.mean(field**2))
         for k in range(K):
             if not batch["beat_mask"][b, k]:
                 continue
             s, e = batch["bounds"][b, k].tolist()
             pos = np.linspace(s, e - 1, L)
-            for c in range(3):
-                ref = np.interp(pos, np.arange(T), field[c])
-                beat_err += list((out["beats_out"][b, k, c].numpy() - ref) ** 2)
+            ref = np.stack([np.interp(pos, np.arange(T), field[c]) for c in range(3)])
+            beat_err += list(((out["beats_out"][b, k].numpy() - ref) ** 2).ravel())
+            # invariance: the view's tokens vs the encoder's tokens of the RMS-normalised reference beat
+            with torch.no_grad():
+                ref_token = model.encoder(torch.as_tensor(ref / rms, dtype=torch.float32)[None])[0, 0].numpy()
+            tok = out["tokens"][b, k, 0].numpy()
+            inv_err.append(((tok - ref_token) ** 2).sum() / ((ref_token**2).sum() + 1e-6))
     np.testing.assert_allclose(float(got["beat"]), np.mean(beat_err), rtol=2e-3)
+    np.testing.assert_allclose(float(got["invariance"]), np.mean(inv_err), rtol=5e-3)
 
     # temporal: pairs (k, k+1) both valid -> only record 0, k = 0, 1
     tok = out["tokens"].numpy()[:, :, 0]
     pred = out["next_pred"].numpy()
-    temporal = np.mean([(pred[0, k] - tok[0, k + 1]) ** 2 for k in range(2)])
+    temporal = np.mean(
+        [((pred[0, k] - tok[0, k + 1]) ** 2).sum() / (tok[0, k + 1] ** 2).sum() for k in range(2)]
+    )
     np.testing.assert_allclose(float(got["temporal"]), temporal, rtol=1e-5)
 
     total = sum(getattr(weights, k) * float(got[k]) for k in LOSS_TERMS)
@@ -88,8 +106,9 @@ def test_empty_terms_are_zero_and_finite_and_targets_are_stop_gradient():
     batch["visible"][:] = True  # nothing hidden
     batch["beat_mask"][:] = False  # no beats, no pairs
     out = {k: v.requires_grad_() for k, v in out.items()}
-    got = lvcg_losses(batch, out, LossWeights(), lead_field=LeadField("dower"), beat_len=L)
+    got = lvcg_losses(batch, out, LossWeights(), model=_model())
     assert got["hidden"] == 0 and got["lift"] == 0 and got["beat"] == 0 and got["temporal"] == 0
+    assert got["invariance"] == 0
     assert torch.isfinite(got["total"]) and got["visible"] > 0
     got["total"].backward()
     assert torch.isfinite(out["recon"].grad).all()
@@ -99,9 +118,8 @@ def test_empty_terms_are_zero_and_finite_and_targets_are_stop_gradient():
     lvcg_losses(
         batch,
         out,
-        LossWeights(hidden=0, visible=0, lift=0, beat=0, temporal=1.0),
-        lead_field=LeadField("dower"),
-        beat_len=L,
+        LossWeights(hidden=0, visible=0, lift=0, beat=0, temporal=1.0, invariance=0),
+        model=_model(),
     )["total"].backward()
     assert out["tokens"].grad is None  # the next-beat target is detached
     assert out["next_pred"].grad.abs().sum() > 0

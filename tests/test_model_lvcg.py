@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lvcg_cli.datasets.simulator import simulate
-from lvcg_cli.model.lvcg import LVCG, RHYTHM_FEATURES
+from lvcg_cli.model.lvcg import LVCG, RHYTHM_FEATURES, VCG_MEASURES, complete_beats
 from lvcg_cli.model.registry import build_model
 from lvcg_cli.settings import DataSettings, LossWeights, ModelSettings
 from lvcg_cli.signals.model_input import make_batch
@@ -54,6 +54,7 @@ def test_forward_shapes_and_finite(signals, visible_idx):
     b, k, L = 4, SMALL.max_beats, SMALL.beat_len
     expect = {
         "recon": (b, 12, T),
+        "decoded": (b, 12, T),
         "field": (b, 3, T),
         "lifted": (b, 3, T),
         "beats_in": (b, k, 3, L),
@@ -67,11 +68,12 @@ def test_forward_shapes_and_finite(signals, visible_idx):
         assert tuple(out[key].shape) == shape, key
         assert torch.isfinite(out[key].float()).all(), key
     emb = model.embed(batch)
-    assert emb.shape == (b, model.embedding_dim) == (b, 8 + 12 + len(RHYTHM_FEATURES))
+    assert emb.shape == (b, model.embedding_dim) == (b, 8 + 12 + len(RHYTHM_FEATURES) + len(VCG_MEASURES))
     losses = model.loss(batch, out, LossWeights())
     assert all(torch.isfinite(v) for v in losses.values())
-    # without refinement the recon is exactly the fixed projection of the field
+    # without refinement the recon is exactly the fixed projection of the decoded field
     torch.testing.assert_close(out["recon"], model.lead_field.project(out["field"]))
+    torch.testing.assert_close(out["recon"], out["decoded"])
     # uncovered samples keep the lifted field; covered ones come from the decoded beats
     cov = out["coverage"].unsqueeze(1).expand(-1, 3, -1)
     torch.testing.assert_close(out["field"][~cov], out["lifted"][~cov])
@@ -141,17 +143,26 @@ def test_embedding_components_match_their_definitions(signals):
     with torch.no_grad():
         out, emb = model(batch), model.embed(batch)
     lay = model.embedding_layout()
-    assert [lay[n] for n in ("morphology", "dynamics", "rhythm")] == [
+    assert [lay[n] for n in ("morphology", "dynamics", "rhythm", "vcg")] == [
         slice(0, 8),
         slice(8, 20),
         slice(20, 28),
+        slice(28, 48),
     ]
+    names = model.embedding_names
+    assert len(names) == model.embedding_dim == emb.shape[1] and len(set(names)) == len(names)
+    assert names[:2] == ["morph_0", "morph_1"] and names[8] == "dyn_0" and names[20] == "rr_mean"
+    assert names[28:] == list(VCG_MEASURES) and "qrs_vec_x" in names
     for i in range(4):
         m = batch["beat_mask"][i].numpy()
-        n = int(m.sum())
-        np.testing.assert_allclose(emb[i, :8].numpy(), out["tokens"][i, m, 0].mean(0).numpy(), atol=1e-5)
-        np.testing.assert_allclose(emb[i, 8:20].numpy(), out["states"][i, n - 1].numpy(), atol=1e-6)
+        lo, hi = batch["bounds"][i, :, 0].numpy(), batch["bounds"][i, :, 1].numpy()
+        whole = m & (lo > 0) & (hi < T)  # beats the window edges did not cut
+        assert whole.any()
+        np.testing.assert_allclose(emb[i, :8].numpy(), out["tokens"][i, whole, 0].mean(0).numpy(), atol=1e-5)
+        last_whole = int(np.flatnonzero(whole)[-1])
+        np.testing.assert_allclose(emb[i, 8:20].numpy(), out["states"][i, last_whole].numpy(), atol=1e-6)
         rr = batch["rr"][i, m].numpy().astype(np.float64)
+        n = int(m.sum())
         d = np.abs(np.diff(rr[1:]))
         want = [
             rr.mean(),
@@ -163,7 +174,33 @@ def test_embedding_components_match_their_definitions(signals):
             rr.std() / rr.mean(),
             n / SMALL.max_beats,
         ]
-        np.testing.assert_allclose(emb[i, 20:].numpy(), want, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(emb[i, 20:28].numpy(), want, rtol=1e-4, atol=1e-6)
+
+
+def test_complete_beats_fall_back_to_every_valid_beat():
+    bounds = torch.tensor([[[0, 10], [10, 30], [30, 40]], [[0, 40], [0, 40], [0, 40]]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    got = complete_beats(bounds, mask, 40)
+    assert got.tolist() == [[False, True, False], [True, False, False]]
+
+
+def test_vcg_block_is_in_mv_and_the_tokens_ignore_amplitude(signals):
+    """Scaling a record by 3 leaves the learned blocks unchanged and scales the VCG vectors by 3."""
+    model = _model()
+    lay = model.embedding_layout()
+    small, big = _batch(signals), _batch(signals * 3.0)
+    with torch.no_grad():
+        a, b = model.embed(small), model.embed(big)
+    learned = slice(0, lay["rhythm"].stop)
+    torch.testing.assert_close(a[:, learned], b[:, learned], atol=1e-4, rtol=1e-4)
+    vcg = {name: lay["vcg"].start + k for k, name in enumerate(VCG_MEASURES)}
+    for name in ("qrs_vec_x", "qrs_peak_mv", "t_vec_y", "st_vec_z", "t_peak_mv"):
+        torch.testing.assert_close(b[:, vcg[name]], 3.0 * a[:, vcg[name]], atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(
+        b[:, vcg["log_rms_mv"]] - a[:, vcg["log_rms_mv"]], torch.full((4,), np.log(3.0)), atol=0.02, rtol=0
+    )
+    for name in ("qrs_t_cos", "qrs_axis_cos", "qrs_axis_sin"):  # directions do not scale
+        torch.testing.assert_close(b[:, vcg[name]], a[:, vcg[name]], atol=1e-4, rtol=1e-4)
 
 
 def test_geometry_buffer_is_fixed_and_a_few_steps_overfit(signals):
@@ -190,13 +227,17 @@ def test_geometry_buffer_is_fixed_and_a_few_steps_overfit(signals):
     assert last["hidden"] < first["hidden"] and last["beat"] < first["beat"]
 
 
-def test_residual_refine_starts_as_projection_and_sees_no_hidden_lead(signals):
+def test_residual_refine_starts_as_projection_and_cannot_bypass_the_tokens(signals):
     model, batch = _model(residual_refine=True), _batch(signals)
     out = model(batch)
     torch.testing.assert_close(out["recon"], model.lead_field.project(out["field"]))  # zero-init
     torch.nn.init.normal_(model.refine.net[-1].weight, std=0.1)
     out = model(batch)
-    assert not torch.allclose(out["recon"], model.lead_field.project(out["field"]))
+    assert not torch.allclose(out["recon"], out["decoded"])
+    torch.testing.assert_close(out["decoded"], model.lead_field.project(out["field"]))
+    # the refinement reads the decoded projection and flags only: with the tokens (hence the
+    # decoded field) held fixed, changing the *visible* leads' samples cannot change recon
+    torch.testing.assert_close(out["recon"], model.refine(out["decoded"], batch["visible"]))
     changed = {k: v.clone() for k, v in batch.items()}
     changed["signal"][~changed["visible"]] = 7.0
     torch.testing.assert_close(model(changed)["recon"], out["recon"])

@@ -50,18 +50,31 @@ def test_lifter_zero_layers_is_identity_on_physics():
 
 
 @pytest.mark.parametrize(("n_tokens", "beat_len"), [(1, 128), (3, 64), (2, 100)])
-def test_encoder_decoder_shapes_and_unit_rms_tokens(n_tokens, beat_len):
-    enc = BeatEncoder([8, 12, 16], n_tokens=n_tokens, d_token=10)
+def test_encoder_decoder_shapes_and_start_as_linear_maps(n_tokens, beat_len):
+    enc = BeatEncoder([8, 12, 16], n_tokens=n_tokens, d_token=10, beat_len=beat_len)
     dec = BeatDecoder(n_tokens * 10, [8, 12, 16], beat_len)
-    tokens = enc(torch.randn(5, 3, beat_len))
+    beats = torch.randn(5, 3, beat_len)
+    tokens = enc(beats)
     assert tokens.shape == (5, n_tokens, 10)
-    rms = tokens.pow(2).mean(-1).sqrt()
-    torch.testing.assert_close(rms, torch.ones_like(rms), atol=1e-3, rtol=0)
-    assert dec(tokens.flatten(1)).shape == (5, 3, beat_len)
+    # zero-initialised conv paths: at init both are exactly their linear paths
+    torch.testing.assert_close(tokens.flatten(1), enc.linear(beats.flatten(1)))
+    z = tokens.flatten(1)
+    assert dec(z).shape == (5, 3, beat_len)
+    torch.testing.assert_close(dec(z), dec.linear(z).view(5, 3, beat_len))
+    # the linear paths can represent principal components: W^T W projection is reproduced exactly
+    basis = torch.linalg.qr(torch.randn(3 * beat_len, n_tokens * 10))[0]  # orthonormal columns
+    with torch.no_grad():
+        enc.linear.weight.copy_(basis.T)
+        enc.linear.bias.zero_()
+        dec.linear.weight.copy_(basis)
+        dec.linear.bias.zero_()
+    in_span = (basis @ torch.randn(n_tokens * 10, 5)).T.reshape(5, 3, beat_len)
+    torch.testing.assert_close(dec(enc(in_span).flatten(1)), in_span, atol=1e-5, rtol=1e-5)
 
 
 def test_encoder_beats_are_independent_of_each_other():
-    enc = BeatEncoder([8, 16], 1, 8).eval()
+    enc = BeatEncoder([8, 16], 1, 8, 64).eval()
+    torch.nn.init.normal_(enc.head[-1].weight)  # exercise the conv path too
     x = torch.randn(4, 3, 64)
     y = x.clone()
     y[1:] = torch.randn(3, 3, 64)
@@ -101,11 +114,12 @@ def test_dynamics_padding_and_empty_records():
     assert torch.all(f[1] == 0) and torch.isfinite(s).all()
 
 
-def test_residual_refine_identity_at_init():
+def test_residual_refine_identity_at_init_and_reads_only_the_projection():
     ref = ResidualRefine(8)
     proj = torch.randn(2, 12, 30)
-    out = ref(proj, torch.randn(2, 12, 30), _visible(2, 3))
+    out = ref(proj, _visible(2, 3))
     torch.testing.assert_close(out, proj)
+    assert ref.net[0].in_channels == 24  # 12 projected leads + 12 flags: no raw lead can bypass the tokens
 
 
 def test_registry_builds_both_presets_and_rejects_unknown_names():

@@ -120,9 +120,11 @@ def test_probe_numbers_match_sklearn_and_the_same_seed_gives_the_same_numbers():
     first = probe_once(x, y, ["a", "b"], splits, seed=7, **kwargs)
     again = probe_once(x, y, ["a", "b"], splits, seed=7, **kwargs)
     other = probe_once(x, y, ["a", "b"], splits, seed=8, **kwargs)
-    assert {k: v for k, v in first.items() if k != "subset"} == {
-        k: v for k, v in again.items() if k != "subset"
+    arrays = ("subset", "test_scores")
+    assert {k: v for k, v in first.items() if k not in arrays} == {
+        k: v for k, v in again.items() if k not in arrays
     }
+    np.testing.assert_array_equal(first["test_scores"], again["test_scores"])
     assert not np.array_equal(np.sort(first["subset"]), np.sort(other["subset"]))
     assert first["n_train"] == 90
 
@@ -145,8 +147,21 @@ def test_classes_without_test_positives_are_excluded_and_reported():
     y = np.array([[1, 0], [0, 0], [1, 0], [0, 0]])
     scores = np.array([[0.9, 0.2], [0.1, 0.3], [0.8, 0.1], [0.3, 0.9]])
     result = classification_scores(["a", "b"], y, scores, np.array([0.5, 0.5]))
-    assert result.excluded == ["b"]
+    assert result.excluded == ["b (0 positives of 4)"]
     assert result.macro_auroc == 1.0 and np.isnan(result.auroc[1])
+
+
+def test_classes_with_too_few_test_positives_leave_the_macro():
+    rng = np.random.default_rng(0)
+    y = np.zeros((100, 3), dtype=np.int8)
+    y[:30, 0] = 1  # 30 positives
+    y[:4, 1] = 1  # 4 positives: below 5
+    y[50:60, 2] = 1  # 10 positives
+    scores = rng.random((100, 3)) + 0.5 * y
+    full = classification_scores(["a", "b", "c"], y, scores, np.full(3, 0.5))
+    cut = classification_scores(["a", "b", "c"], y, scores, np.full(3, 0.5), min_positives=5)
+    assert np.isfinite(full.auroc).all() and cut.excluded == ["b (4 positives of 100)"]
+    assert np.isnan(cut.auroc[1]) and cut.macro_auroc == pytest.approx(np.mean(full.auroc[[0, 2]]))
 
 
 def test_thresholds_tuned_on_validation_maximise_f1():
@@ -188,6 +203,8 @@ def test_probe_features_on_a_prepared_set_writes_csv_and_json(toy, tmp_path):
             "--out",
             out,
             "--json",
+            "--probe.min_positives",
+            "1",
         ]
     )
     assert code == 0, result.output
@@ -231,6 +248,7 @@ def test_probe_prints_its_results_table_on_stdout(toy, tmp_path):
 def test_probe_lvcg_and_baselines_rows_and_embedding_cache(toy, tmp_path, tiny_checkpoint):
     csv = tmp_path / "all.csv"
     args = ["probe", "--dataset", toy, "--checkpoint", tiny_checkpoint, "--baselines", "--csv", csv, "--json"]
+    args += ["--probe.min_positives", "1"]
     code, result, _ = invoke(args)
     assert code == 0, result.output
     rows = json.loads(result.stdout)["rows"]
@@ -292,6 +310,8 @@ def test_two_probes_appending_at_once_keep_the_csv_whole(toy, tmp_path):
         "-q",
         "--csv",
         str(csv),
+        "--probe.min_positives",
+        "1",
     ]
     procs = [
         subprocess.Popen(
@@ -308,3 +328,57 @@ def test_two_probes_appending_at_once_keep_the_csv_whole(toy, tmp_path):
     table = pd.read_csv(csv)
     assert sorted(table["seed"]) == [1, 2, 11, 12]
     assert table["macro_auroc"].notna().all()
+
+
+# --------------------------------------------------------------------------------------------
+# cross-validation and intervals
+# --------------------------------------------------------------------------------------------
+def test_cv_folds_partition_the_rows_and_stratify_each_class():
+    from lvcg_cli.downstream.probe import cv_folds
+
+    rng = np.random.default_rng(1)
+    y = np.zeros((133, 1), dtype=np.int8)
+    y[rng.permutation(133)[:17]] = 1  # like LUDB left-axis deviation: 17 of 133
+    folds = cv_folds(y, 5, seed=3)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(133))
+    assert all(3 <= int(y[f].sum()) <= 4 for f in folds)  # 17 positives dealt 4, 4, 3, 3, 3
+    assert [f.tolist() for f in folds] == [f.tolist() for f in cv_folds(y, 5, seed=3)]
+    assert [f.tolist() for f in folds] != [f.tolist() for f in cv_folds(y, 5, seed=4)]
+
+
+def test_probe_cv_scores_every_record_out_of_fold_with_an_interval():
+    from lvcg_cli.downstream.probe import probe_cv
+
+    x, y, _ = _separable(200)
+    rows = np.arange(200)
+    kwargs = {"folds": 5, "repeats": 3, "seed": 0, "c_grid": [0.1, 1.0], "max_iter": 500}
+    got = probe_cv(x, y, ["a", "b"], rows, **kwargs)
+    assert got["n_test"] == 200 and got["cv"] == "5x3" and got["test_scores"].shape == (200, 2)
+    per_class = json.loads(got["per_class_auroc"])
+    assert per_class["a"] > 0.95 > per_class["b"] > 0.55  # strong vs weak signal
+    assert got["macro_auroc_ci_low"] < got["macro_auroc"] < got["macro_auroc_ci_high"]
+    # the pooled score is the AUROC of the repeat-averaged out-of-fold scores
+    from sklearn.metrics import roc_auc_score
+
+    assert per_class["a"] == pytest.approx(roc_auc_score(y[:, 0], got["test_scores"][:, 0]), abs=1e-6)
+    np.testing.assert_array_equal(
+        got["test_scores"], probe_cv(x, y, ["a", "b"], rows, **kwargs)["test_scores"]
+    )
+
+
+def test_bootstrap_intervals_cover_their_estimate_and_shrink_with_data():
+    from lvcg_cli.downstream.metrics import bootstrap_macro_auroc, bootstrap_mean
+
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(0.5, 1.0, 50), rng.normal(0.5, 1.0, 5000)
+    a, b = bootstrap_mean(small), bootstrap_mean(large)
+    assert a.low < a.value < a.high and b.low < b.value < b.high
+    assert (b.high - b.low) < 0.2 * (a.high - a.low)  # ~ 1/sqrt(100) narrower
+    assert abs(b.value - 0.5) < 0.1 and f"{b:+}".startswith("+0.")
+    y = (rng.random((300, 2)) < 0.3).astype(np.int8)
+    s = y + rng.normal(0, 1.0, (300, 2))
+    low, high = bootstrap_macro_auroc(y, s, n_boot=500)
+    from sklearn.metrics import roc_auc_score
+
+    point = np.mean([roc_auc_score(y[:, c], s[:, c]) for c in range(2)])
+    assert low < point < high and high - low < 0.15

@@ -16,14 +16,15 @@ from lvcg_cli.datasets.torch_data import (
     ManifestSource,
     PretrainDataset,
     ResumableSampler,
-    choose_visible,
     collate,
     open_sources,
     sample_rng,
     split_items,
 )
+from lvcg_cli.datasets.visible_leads import VisibleLeads
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.settings import resolve_settings
+from lvcg_cli.signals.leads import parse_leads, visible_mask
 
 RECORDS = Path(__file__).resolve().parents[1] / "lvcg_cli" / "assets" / "records"
 
@@ -50,8 +51,12 @@ class ArraySource:
         return self._splits
 
 
+def choose_visible(present, rng, low, high):
+    return VisibleLeads(k_min=low, k_max=high).draw(present, rng)
+
+
 @pytest.mark.parametrize("low,high", [(1, 1), (3, 3), (2, 8), (1, 12)])
-def test_choose_visible_draws_a_subset_of_present_leads_in_range(low, high):
+def test_random_subsets_are_present_leads_of_every_size_in_range(low, high):
     present = np.ones(12, dtype=bool)
     present[[4, 9]] = False  # 10 present leads
     sizes = set()
@@ -82,6 +87,46 @@ def test_record_with_one_present_lead_shows_it():
     assert visible.tolist() == present.tolist()
 
 
+def test_mixed_distribution_draws_the_named_sets_at_their_share():
+    """The default 'mixed' distribution: each named set at fraction/6, the rest random subsets."""
+    train = resolve_settings(environ={}).train
+    dist = VisibleLeads.from_settings(train)
+    named = {tuple(visible_mask(parse_leads(spec)).tolist()): spec for spec in train.visible_sets}
+    assert len(named) == 6 and train.visible == "mixed" and train.visible_fraction == 0.5
+    present = np.ones(12, dtype=bool)
+    n = 6000
+    counts: dict[str, int] = {}
+    sizes = set()
+    for index in range(n):
+        mask = dist.draw(present, sample_rng(0, 0, index))
+        key = named.get(tuple(mask.tolist()), "random")
+        counts[key] = counts.get(key, 0) + 1
+        if key == "random":
+            sizes.add(int(mask.sum()))
+    for spec in train.visible_sets:  # 1/12 each; binomial sd ~ 21 on 500
+        assert abs(counts[spec] - n / 12) < 5 * np.sqrt(n / 12), (spec, counts[spec])
+    assert counts["all"] > 0 and sizes == set(range(1, 12))  # random part: 1..11 leads, one kept hidden
+    # a random subset can coincide with a named one (e.g. lead I alone), hence ">=" not "=="
+    assert counts["random"] <= n / 2 + 5 * np.sqrt(n / 4)
+
+
+def test_named_sets_are_cut_to_present_leads_and_random_only_is_v0_1_training():
+    present = np.zeros(12, dtype=bool)
+    present[[0, 1, 6, 7, 8]] = True  # I, II, V1-V3
+    only = VisibleLeads(sets=((0, 1, 7), (10, 11)), set_fraction=1.0)
+    for index in range(50):
+        mask = only.draw(present, sample_rng(0, 0, index))
+        # (10, 11) = V5, V6 is absent: falls back to a random subset of present leads
+        assert not (mask & ~present).any() and mask.any()
+    train = resolve_settings(
+        environ={},
+        overrides=["--train.visible", "random", "--train.visible_min", "3", "--train.visible_max", "3"],
+    ).train
+    dist = VisibleLeads.from_settings(train)
+    assert dist.set_fraction == 0.0
+    assert all(int(dist.draw(np.ones(12, bool), sample_rng(0, 0, i)).sum()) == 3 for i in range(100))
+
+
 def test_split_items_uses_val_split_and_never_trains_on_test():
     source = ArraySource(10, ["train", "val", "test", "", "train", "val", "test", "train", "", "train"])
     split = split_items([source], val_fraction=0.5, seed=0)
@@ -104,14 +149,24 @@ def _dataset(n: int = 24, **kw) -> PretrainDataset:
     settings = resolve_settings(preset="lvcg-tiny")
     source = ArraySource(n)
     items = np.stack([np.zeros(n, dtype=np.int64), np.arange(n)], axis=1)
-    args = {"visible_min": 2, "visible_max": 5, "seed": 1, **kw}
+    args = {"visible": VisibleLeads(k_min=2, k_max=5), "seed": 1, **kw}
     return PretrainDataset([source], items, settings.data, settings.model, **args)
 
 
 def test_sample_is_reproducible_and_its_visible_leads_change_with_the_epoch():
     data = _dataset()
     a, b = data[3], data[3]
-    assert set(a) >= {"signal", "target", "visible", "present", "scale", "bounds", "beat_mask", "rr"}
+    assert set(a) == {
+        "signal",
+        "target",
+        "visible",
+        "present",
+        "scale",
+        "bounds",
+        "beat_mask",
+        "rr",
+        "rpeaks",
+    }
     assert torch.equal(a["visible"], b["visible"]) and torch.equal(a["signal"], b["signal"])
     assert 2 <= int(a["visible"].sum()) <= 5
     masks = set()
@@ -179,7 +234,7 @@ def test_manifest_source_reads_records_and_skips_a_bad_one_with_a_warning(tmp_pa
     assert signal.shape == (12, settings.data.n_samples) and present.all()
     items = np.stack([np.zeros(3, dtype=np.int64), np.arange(3)], axis=1)
     data = PretrainDataset(
-        sources, items, settings.data, settings.model, visible_min=3, visible_max=3, seed=0
+        sources, items, settings.data, settings.model, visible=VisibleLeads(k_min=3, k_max=3), seed=0
     )
     substitute, following = data[1], data[2]  # item 1 is unreadable: the next record stands in
     assert torch.equal(substitute["target"] != 0, following["target"] != 0)

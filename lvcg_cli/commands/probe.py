@@ -90,6 +90,19 @@ def register(app: typer.Typer) -> None:
         run_all: bool = typer.Option(
             False, "--all", help="The paper's table; data sets not prepared are listed as skipped."
         ),
+        cv: int = typer.Option(
+            None,
+            "--cv",
+            help="K-fold cross-validation over every labelled record, repeated --probe.cv_repeats times "
+            "(default 5), with a bootstrap interval: for small data sets such as LUDB.",
+            show_default=False,
+        ),
+        visible: str = typer.Option(
+            None,
+            "--visible",
+            help="Embed from these leads only, e.g. I,II,V2 (default: every lead a record has).",
+            show_default=False,
+        ),
         checkpoint: Path = CheckpointOption,
         out: Path = typer.Option(
             None,
@@ -124,6 +137,10 @@ def register(app: typer.Typer) -> None:
             lvcg probe --dataset ptbxl --task super --ratio 0.1 --seed 1 --seed 2 --seed 3 --baselines
 
             lvcg probe --all --baselines --checkpoint runs/x/final.pt --json
+
+            lvcg probe --dataset ludb --task axis --cv 5 --baselines
+
+            lvcg probe --dataset ptbxl --visible I,II,V2 --probe.blocks morphology,dynamics
         """
         from lvcg_cli.downstream.probe import MODELS, PROBE_TABLE, ProbeEntry, ProbeRunner
 
@@ -133,6 +150,8 @@ def register(app: typer.Typer) -> None:
             "probe.task": task,
             "probe.ratio": ratio,
             "probe.model": model,
+            "probe.cv_folds": cv,
+            "probe.visible": visible,
             "engine.device": device,
             "run.out": str(out) if out is not None else None,
         }
@@ -240,7 +259,16 @@ def _print_table(report, ratio: float) -> None:
 
         def cell(metric: str, s=s, spread=spread) -> str:
             mean = format_score(s[f"{metric}_mean"])
-            return f"{mean} ± {format_score(s[f'{metric}_std'])}" if spread else mean
+            text = f"{mean} ± {format_score(s[f'{metric}_std'])}" if spread else mean
+            if (
+                metric == "macro_auroc"
+                and f"{metric}_ci_low" in s
+                and format_score(s[f"{metric}_ci_low"]) != "-"
+            ):
+                text += (
+                    f" [{format_score(s[f'{metric}_ci_low'], 2)}, {format_score(s[f'{metric}_ci_high'], 2)}]"
+                )
+            return text
 
         table.add_row(
             s["dataset"],

@@ -143,6 +143,30 @@ def open_record_split(source: str, ident: str | int, strat_fold: int | None = No
     raise ValueError(f"no open-record split rule for source {source!r}")
 
 
+def open_corpus_split(source: str, strat_fold: int | None = None) -> str:
+    """The split of the open corpus the bundled weights are trained and benchmarked on.
+
+    ``'train'`` (pretraining and the regression/copy baselines), ``'val'`` (design choices and
+    early stopping) or ``'test'`` (the figures in docs/BENCHMARKS.md, looked at once):
+
+    * PTB-XL (``shared/data/ptbxl``, 100-Hz files): strat_fold 1-8 train, 9 val, 10 test (the
+      folds never split a patient, and the MELP probing splits use the same folds);
+    * LUDB: all 133 records test. They are never pretrained on, so LUDB is an external set for
+      reconstruction and for the axis probe, whose small size needs cross-validation over all
+      of its records;
+    * CinC 2021 samples and the CPSC 2018 originals: train.
+    """
+    if source == "ptbxl":
+        if strat_fold is None:
+            raise ValueError("PTB-XL records need their strat_fold")
+        return "train" if 1 <= int(strat_fold) <= 8 else "val" if int(strat_fold) == 9 else "test"
+    if source == "ludb":
+        return "test"
+    if source in {"cinc2021", "cpsc2018"}:
+        return "train"
+    raise ValueError(f"no open-corpus split rule for source {source!r}")
+
+
 def hashed_split(
     keys: pd.Series, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2), salt: str = "lvcg"
 ) -> pd.Series:

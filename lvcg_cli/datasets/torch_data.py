@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler, default_collate
 
 from lvcg_cli.console import warn
+from lvcg_cli.datasets.visible_leads import VisibleLeads
 from lvcg_cli.errors import LvcgError, RecordError
 from lvcg_cli.settings import DataSettings, ModelSettings, Settings
 
@@ -183,27 +184,9 @@ def sample_rng(seed: int, epoch: int, index: int, stream: int = TRAIN_STREAM) ->
     return np.random.default_rng([int(seed), int(stream), int(epoch), int(index)])
 
 
-def choose_visible(present: np.ndarray, rng: np.random.Generator, low: int, high: int) -> np.ndarray:
-    """A random subset of the present leads, of size in ``[low, high]``.
-
-    At least one present lead stays hidden when the record has more than one, so every sample
-    has something to reconstruct.
-    """
-    present = np.asarray(present, dtype=bool)
-    candidates = np.flatnonzero(present)
-    n_present = candidates.size
-    visible = np.zeros(present.shape, dtype=bool)
-    if n_present == 0:
-        return visible
-    upper = min(high, max(n_present - 1, 1))
-    lower = min(low, upper)
-    k = int(rng.integers(lower, upper + 1))
-    visible[rng.choice(candidates, size=k, replace=False)] = True
-    return visible
-
-
 class PretrainDataset(Dataset):
-    """Masked training samples: item ``i`` is record ``items[i]`` with its own visible leads.
+    """Masked training samples: item ``i`` is record ``items[i]`` with its own visible leads
+    (drawn from ``visible``, :mod:`lvcg_cli.datasets.visible_leads`).
 
     ``stream`` separates training from validation draws; validation keeps ``epoch`` at 0, so
     its masks are the same at every evaluation.
@@ -216,15 +199,14 @@ class PretrainDataset(Dataset):
         data: DataSettings,
         model: ModelSettings,
         *,
-        visible_min: int,
-        visible_max: int,
+        visible: VisibleLeads,
         seed: int,
         stream: int = TRAIN_STREAM,
     ):
         self.sources = list(sources)
         self.items = np.asarray(items, dtype=np.int64).reshape(-1, 2)
         self.data, self.model = data, model
-        self.visible_min, self.visible_max = visible_min, visible_max
+        self.visible = visible
         self.seed, self.stream = seed, stream
         self.epoch = 0
         self._warned: set[int] = set()
@@ -256,7 +238,7 @@ class PretrainDataset(Dataset):
         signal, present = self._record(int(i))
         epoch = self.epoch if self.stream == TRAIN_STREAM else 0
         rng = sample_rng(self.seed, epoch, int(i), self.stream)
-        visible = choose_visible(present, rng, self.visible_min, self.visible_max)
+        visible = self.visible.draw(present, rng)
         return make_sample(signal, present, visible, self.data, self.model)
 
 

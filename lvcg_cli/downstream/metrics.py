@@ -53,11 +53,16 @@ def ptp_ratio(pred: np.ndarray, ref: np.ndarray, axis: int = -1, floor_mv: float
 # --------------------------------------------------------------------------------------------
 # probing
 # --------------------------------------------------------------------------------------------
-def scorable_classes(y: np.ndarray) -> np.ndarray:
-    """(C,) bool: the classes that have both positives and negatives in ``y`` (N, C)."""
+def scorable_classes(y: np.ndarray, min_positives: int = 1) -> np.ndarray:
+    """(C,) bool: the classes with at least ``min_positives`` positives and one negative in ``y`` (N, C).
+
+    Why a minimum: an AUROC on one or two positives swings between 0 and 1 with a single record
+    (LUDB's right axis deviation has one test positive), and one such class can move a macro
+    average more than every real difference between models.
+    """
     y = np.asarray(y)
     pos = y.sum(axis=0)
-    return (pos > 0) & (pos < y.shape[0])
+    return (pos >= max(int(min_positives), 1)) & (pos < y.shape[0])
 
 
 def per_class_auroc(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -146,11 +151,140 @@ def _nanmean(values: np.ndarray) -> float:
 
 
 def classification_scores(
-    classes: list[str], y_test: np.ndarray, test_scores: np.ndarray, thresholds: np.ndarray
+    classes: list[str],
+    y_test: np.ndarray,
+    test_scores: np.ndarray,
+    thresholds: np.ndarray,
+    min_positives: int = 1,
 ) -> ClassificationScores:
-    """Every probe metric on the test split, with F1 at thresholds tuned beforehand on validation."""
-    auroc = per_class_auroc(y_test, test_scores)
-    auprc = per_class_auprc(y_test, test_scores)
+    """Every probe metric on the test split, with F1 at thresholds tuned beforehand on validation.
+
+    Classes with fewer than ``min_positives`` test positives (or no negative) get NaN and are
+    listed in ``excluded`` as ``"<class> (<n> positives)"``.
+    """
+    y_test = np.asarray(y_test)
+    keep = scorable_classes(y_test, min_positives)
+    auroc = np.where(keep, per_class_auroc(y_test, test_scores), np.nan)
+    auprc = np.where(keep, per_class_auprc(y_test, test_scores), np.nan)
     f1 = per_class_f1(y_test, test_scores, thresholds)
-    excluded = [name for name, ok in zip(classes, scorable_classes(y_test), strict=True) if not ok]
+    positives = y_test.sum(axis=0)
+    excluded = [
+        f"{name} ({int(n)} positives of {y_test.shape[0]})"
+        for name, ok, n in zip(classes, keep, positives, strict=True)
+        if not ok
+    ]
     return ClassificationScores(list(classes), auroc, auprc, f1, excluded)
+
+
+# --------------------------------------------------------------------------------------------
+# intervals
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided confidence interval (``level``, e.g. 0.95)."""
+
+    value: float
+    low: float
+    high: float
+    level: float = 0.95
+
+    def __format__(self, spec: str) -> str:
+        """``f"{x}"`` -> ``0.881 [0.870, 0.890]``; ``f"{x:+}"`` signs every number (for gains)."""
+        sign = "+" if spec == "+" else ""
+        return f"{self.value:{sign}.3f} [{self.low:{sign}.3f}, {self.high:{sign}.3f}]"
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+
+def bootstrap_mean(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
+    """Mean of ``values`` (NaN ignored) with a percentile bootstrap interval over its elements.
+
+    For a paired comparison pass the per-item differences ``a - b`` (same items, same order):
+    resampling the differences keeps the pairing, so the interval is that of the mean gain.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), level)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return Interval(float(x.mean()), float(low), float(high), level)
+
+
+def bootstrap_statistic(
+    statistic, n_items: int, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Percentile interval of ``statistic(indices)`` over bootstrap resamples of ``n_items`` items.
+
+    ``statistic`` takes an int array of item indices and returns a float (NaN allowed, e.g. an
+    AUROC of a resample without positives; those resamples are dropped). Returns all finite
+    replicate values and the ``(low, high)`` interval.
+    """
+    rng = np.random.default_rng(seed)
+    reps = np.asarray([statistic(rng.integers(0, n_items, size=n_items)) for _ in range(n_boot)], float)
+    reps = reps[np.isfinite(reps)]
+    if reps.size == 0:
+        return reps, (float("nan"), float("nan"))
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(reps, [alpha, 1.0 - alpha])
+    return reps, (float(low), float(high))
+
+
+def _resampled_macro_auroc(
+    y: np.ndarray, scores: np.ndarray, idx: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """Macro AUROC over the classes ``keep`` for each resample (row of ``idx``): (n_boot,), NaN if none.
+
+    AUROC from ranks (Mann-Whitney U, ties averaged), vectorised over the resamples; a class with
+    no positive or no negative in a resample is left out of that resample's mean.
+    """
+    import warnings
+
+    from scipy.stats import rankdata
+
+    per_class = np.full((idx.shape[0], keep.size), np.nan)
+    for j, c in enumerate(keep):
+        yy, ss = y[idx, c], scores[idx, c]  # (n_boot, N)
+        ranks = rankdata(ss, axis=1)
+        n_pos = yy.sum(axis=1)
+        n_neg = yy.shape[1] - n_pos
+        u = (ranks * yy).sum(axis=1) - n_pos * (n_pos + 1) / 2.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class[:, j] = np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+    with warnings.catch_warnings():  # a resample without any scorable class gives NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(per_class, axis=1)
+
+
+def bootstrap_macro_auroc(
+    y: np.ndarray,
+    scores: np.ndarray,
+    *,
+    min_positives: int = 1,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    baseline: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """Percentile interval of the macro AUROC over bootstrap resamples of the records.
+
+    The classes are those :func:`scorable_classes` keeps on the full set. With ``baseline``
+    (another model's scores on the same records), the interval is that of the *gain*
+    ``macro(scores) - macro(baseline)``, both computed on the same resamples (paired).
+    """
+    y = np.asarray(y).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    keep = np.flatnonzero(scorable_classes(y, min_positives))
+    if keep.size == 0:
+        return float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(0, y.shape[0], size=(n_boot, y.shape[0]))
+    macro = _resampled_macro_auroc(y, scores, idx, keep)
+    if baseline is not None:
+        macro = macro - _resampled_macro_auroc(y, np.asarray(baseline, np.float64), idx, keep)
+    macro = macro[np.isfinite(macro)]
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(macro, [alpha, 1.0 - alpha])
+    return float(low), float(high)

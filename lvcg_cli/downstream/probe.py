@@ -35,7 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lvcg_cli.downstream.metrics import classification_scores, per_class_auroc, tune_thresholds
+from lvcg_cli.downstream.metrics import (
+    bootstrap_macro_auroc,
+    classification_scores,
+    per_class_auroc,
+    tune_thresholds,
+)
 from lvcg_cli.errors import LvcgError
 
 if TYPE_CHECKING:
@@ -62,11 +67,17 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "best_c",
     "val_macro_auroc",
     "macro_auroc",
+    "macro_auroc_ci_low",
+    "macro_auroc_ci_high",
+    "macro_auroc_repeat_std",
     "macro_auprc",
     "macro_f1",
     "per_class_auroc",
     "excluded_classes",
     "embedding_dim",
+    "blocks",
+    "visible",
+    "cv",
     "lvcg_version",
 )
 
@@ -229,12 +240,19 @@ class EmbeddingModel:
         device: str = "cpu",
         batch_size: int = 64,
         progress: Callable[[int], None] | None = None,
+        visible: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(N, D) features of every record of ``data``, in chunks."""
+        """(N, D) features of every record of ``data``, in chunks.
+
+        ``visible`` (12,) restricts the leads the model sees (every present lead when None); the
+        handcrafted features ignore it only when None (they are computed from the visible leads).
+        """
         from lvcg_cli.downstream.embed import Embedder
         from lvcg_cli.downstream.features import handcrafted_features
 
         present = data.present()
+        if visible is not None:
+            present = present & np.asarray(visible, dtype=bool)[None]
         chunk = 512
         parts = []
         embedder = None
@@ -312,15 +330,19 @@ def cached_embeddings(
     device: str = "cpu",
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    visible: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """``(features (N, D), from_cache)``; computed once per (model, data set) and stored atomically."""
+    """``(features (N, D), from_cache)``; computed once per (model, data set, leads), stored atomically."""
     from lvcg_cli.atomic import atomic_path
 
+    leads = (
+        "" if visible is None else "-leads" + "".join("1" if v else "0" for v in np.asarray(visible, bool))
+    )
     target = (
         cache_root
         / "embeddings"
         / data.name.replace("/", "_")
-        / f"{emb.key}-{data.key()}-v{EMBED_CACHE_VERSION}.npy"
+        / f"{emb.key}-{data.key()}{leads}-v{EMBED_CACHE_VERSION}.npy"
     )
     if target.is_file():
         try:
@@ -329,7 +351,7 @@ def cached_embeddings(
                 return features, True
         except (OSError, ValueError):
             pass  # damaged entry: recompute
-    features = emb.embed(data, device, batch_size, progress)
+    features = emb.embed(data, device, batch_size, progress, visible)
     with atomic_path(target) as tmp:
         np.save(tmp, features, allow_pickle=False)
     return features, False
@@ -423,14 +445,6 @@ def select_probe(
     return best, best_score
 
 
-@dataclass
-class ProbeOutcome:
-    """One probe run (one seed): the CSV row and the per-class detail."""
-
-    row: dict[str, Any]
-    classes: list[str] = field(default_factory=list)
-
-
 def probe_once(
     features: np.ndarray,
     labels: np.ndarray,
@@ -441,6 +455,7 @@ def probe_once(
     seed: int,
     c_grid: Sequence[float],
     max_iter: int,
+    min_positives: int = 1,
 ) -> dict[str, Any]:
     """The protocol on precomputed features: subset, fit, select, score. Returns the metric fields."""
     train, val, test = splits["train"], splits["val"], splits["test"]
@@ -450,7 +465,9 @@ def probe_once(
         features[subset], y[subset], features[val], y[val], c_grid, max_iter, seed
     )
     thresholds = tune_thresholds(y[val], fitted.scores(features[val]))
-    scores = classification_scores(classes, y[test], fitted.scores(features[test]), thresholds)
+    test_scores = fitted.scores(features[test])
+    scores = classification_scores(classes, y[test], test_scores, thresholds, min_positives)
+    low, high = bootstrap_macro_auroc(y[test], test_scores, min_positives=min_positives, seed=seed)
     return {
         "n_train": int(subset.size),
         "n_val": int(val.size),
@@ -459,6 +476,8 @@ def probe_once(
         "best_c": fitted.c,
         "val_macro_auroc": _round(val_auroc),
         "macro_auroc": _round(scores.macro_auroc),
+        "macro_auroc_ci_low": _round(low),
+        "macro_auroc_ci_high": _round(high),
         "macro_auprc": _round(scores.macro_auprc),
         "macro_f1": _round(scores.macro_f1),
         "per_class_auroc": json.dumps(
@@ -468,12 +487,115 @@ def probe_once(
             }
         ),
         "excluded_classes": json.dumps(scores.excluded),
+        "test_scores": test_scores,
         "subset": subset,
+    }
+
+
+def cv_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` disjoint test folds over the rows of ``labels`` (N, C), stratified by label set.
+
+    Records are grouped by their combination of labels and each group is dealt round-robin over
+    the folds in a seeded random order, so every fold gets its share of each class (as far as a
+    group's size allows) whatever the number of classes.
+    """
+    rng = np.random.default_rng(int(seed))
+    keys = np.asarray(["".join(map(str, row)) for row in np.asarray(labels, np.int8)])
+    folds: list[list[int]] = [[] for _ in range(k)]
+    start = 0
+    for key in sorted(set(keys)):
+        rows = rng.permutation(np.flatnonzero(keys == key))
+        for i, row in enumerate(rows):
+            folds[(start + i) % k].append(int(row))
+        start = (start + rows.size) % k
+    return [np.sort(np.asarray(f, dtype=np.int64)) for f in folds]
+
+
+def probe_cv(
+    features: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    rows: np.ndarray,
+    *,
+    folds: int,
+    repeats: int,
+    seed: int,
+    c_grid: Sequence[float],
+    max_iter: int,
+    min_positives: int = 1,
+) -> dict[str, Any]:
+    """Repeated stratified K-fold cross-validation of the probe over the labelled ``rows``.
+
+    Per repeat and fold: the other folds are the training set, a fixed 20 % of them (the
+    validation fallback) chooses C, and the fold is scored. Each record then has one out-of-fold
+    score per repeat; their mean over repeats is scored once (macro AUROC, AUPRC, F1 at
+    thresholds tuned on the out-of-fold scores themselves, which makes F1 optimistic) and
+    bootstrapped over records for the interval. ``macro_auroc_repeat_std`` is the spread of the
+    per-repeat macro AUROC (how much the fold assignment alone moves the figure).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    y = np.asarray(labels, np.int8)[rows]
+    x = np.asarray(features)[rows]
+    if rows.size < 2 * folds:
+        raise ProbeSkipped(f"{rows.size} labelled records are too few for {folds}-fold cross-validation")
+    oof = np.zeros((repeats, rows.size, y.shape[1]))
+    per_repeat = []
+    for r in range(repeats):
+        for test in cv_folds(y, folds, seed * 1000 + r):
+            train = np.setdiff1d(np.arange(rows.size), test)
+            fit_rows, val_rows = validation_fallback(train)
+            fitted, _ = select_probe(
+                x[fit_rows], y[fit_rows], x[val_rows], y[val_rows], c_grid, max_iter, seed
+            )
+            oof[r, test] = fitted.scores(x[test])
+        per_repeat.append(classification_scores(classes, y, oof[r], np.full(y.shape[1], 0.5), min_positives))
+    mean_scores = oof.mean(axis=0)
+    scores = classification_scores(classes, y, mean_scores, tune_thresholds(y, mean_scores), min_positives)
+    low, high = bootstrap_macro_auroc(y, mean_scores, min_positives=min_positives, seed=seed)
+    repeat_auroc = np.asarray([s.macro_auroc for s in per_repeat])
+    return {
+        "n_train": int(rows.size - rows.size // folds),
+        "n_val": 0,
+        "n_test": int(rows.size),
+        "n_classes": len(classes),
+        "best_c": float("nan"),
+        "val_macro_auroc": float("nan"),
+        "macro_auroc": _round(scores.macro_auroc),
+        "macro_auroc_ci_low": _round(low),
+        "macro_auroc_ci_high": _round(high),
+        "macro_auroc_repeat_std": _round(float(np.nanstd(repeat_auroc))),
+        "macro_auprc": _round(scores.macro_auprc),
+        "macro_f1": _round(scores.macro_f1),
+        "per_class_auroc": json.dumps(
+            {
+                name: (None if np.isnan(v) else round(float(v), 6))
+                for name, v in zip(classes, scores.auroc, strict=True)
+            }
+        ),
+        "excluded_classes": json.dumps(scores.excluded),
+        "cv": f"{folds}x{repeats}",
+        "test_scores": mean_scores,
+        "subset": rows,
     }
 
 
 def _round(value: float) -> float:
     return float("nan") if value is None or not np.isfinite(value) else round(float(value), 6)
+
+
+def labelled_rows(data: ProbeData, task: str) -> np.ndarray:
+    """Every record with labels for ``task`` (its train, val and test splits together), for --cv."""
+    return np.sort(np.concatenate([data.split(s, task) for s in ("train", "val", "test")]))
+
+
+def select_blocks(features: np.ndarray, emb: EmbeddingModel, blocks: Sequence[str]) -> np.ndarray:
+    """The columns of the named embedding blocks (all columns when ``blocks`` is empty)."""
+    if not blocks:
+        return features
+    if emb.model is None or not hasattr(emb.model, "embedding_layout"):
+        raise LvcgError(f"--probe.blocks: the {emb.kind} baseline has no embedding blocks")
+    layout = emb.model.embedding_layout()
+    return np.concatenate([features[:, layout[name]] for name in blocks], axis=1)
 
 
 def probe_splits(data: ProbeData, task: str) -> dict[str, np.ndarray]:
@@ -512,6 +634,11 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         finite = values[np.isfinite(values)]
         out[f"{metric}_mean"] = float(finite.mean()) if finite.size else float("nan")
         out[f"{metric}_std"] = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    for bound in ("low", "high"):  # the mean of the per-seed bootstrap intervals
+        values = np.asarray([r.get(f"macro_auroc_ci_{bound}", np.nan) for r in rows], dtype=np.float64)
+        out[f"macro_auroc_ci_{bound}"] = (
+            float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        )
     return out
 
 
@@ -576,9 +703,13 @@ class ProbeRunner:
         """Probe every entry with every model and seed; ``strict`` re-raises a skipped entry."""
         from lvcg_cli import __version__
         from lvcg_cli.atomic import append_csv_row
+        from lvcg_cli.signals.leads import parse_leads, visible_mask
 
         report = ProbeReport()
         probe = self.settings.probe
+        visible = None if probe.visible is None else visible_mask(parse_leads(probe.visible))
+        if probe.cv_folds and ratio < 1:
+            raise LvcgError("--cv uses every labelled record; it cannot be combined with --ratio below 1")
         for entry in entries:
             for kind in models:
                 rows: list[dict[str, Any]] = []
@@ -589,7 +720,6 @@ class ProbeRunner:
                         data = open_probe_data(entry.dataset, data_settings)
                         task = data.resolve_task(entry.task)
                         classes, labels = select_classes(*data.labels(task), entry.classes)
-                        splits = probe_splits(data, task)
                         label = f"{entry.dataset}/{task} {kind}"
                         total = len(data)
 
@@ -598,23 +728,36 @@ class ProbeRunner:
                                 self.on_progress(label, n, total)
 
                         features, hit = cached_embeddings(
-                            emb, data, self.cache_root, self.device, probe.batch_size, tick
+                            emb, data, self.cache_root, self.device, probe.batch_size, tick, visible
                         )
                         if hit:
                             self.on_info(
                                 f"{label}: embeddings from the cache ({features.shape[0]} x {features.shape[1]})"
                             )
-                        metrics = probe_once(
-                            features,
-                            labels,
-                            classes,
-                            splits,
-                            ratio=ratio,
-                            seed=seed,
-                            c_grid=probe.c_grid,
-                            max_iter=probe.max_iter,
-                        )
+                        features = select_blocks(features, emb, probe.blocks)
+                        fit_args = {
+                            "seed": seed,
+                            "c_grid": probe.c_grid,
+                            "max_iter": probe.max_iter,
+                            "min_positives": probe.min_positives,
+                        }
+                        if probe.cv_folds:
+                            rows_cv = labelled_rows(data, task)
+                            metrics = probe_cv(
+                                features,
+                                labels,
+                                classes,
+                                rows_cv,
+                                folds=probe.cv_folds,
+                                repeats=probe.cv_repeats,
+                                **fit_args,
+                            )
+                        else:
+                            metrics = probe_once(
+                                features, labels, classes, probe_splits(data, task), ratio=ratio, **fit_args
+                            )
                         metrics.pop("subset")
+                        metrics.pop("test_scores")
                         row = {
                             "timestamp": now_stamp(),
                             "checkpoint": emb.checkpoint,
@@ -626,6 +769,8 @@ class ProbeRunner:
                             "seed": int(seed),
                             **metrics,
                             "embedding_dim": int(features.shape[1]),
+                            "blocks": ",".join(probe.blocks) or "all",
+                            "visible": probe.visible or "all",
                             "lvcg_version": __version__,
                         }
                         if self.csv_path is not None:

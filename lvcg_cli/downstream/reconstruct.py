@@ -144,7 +144,9 @@ class Reconstructor:
     ``method="lvcg"`` needs ``model`` (an :class:`~lvcg_cli.model.lvcg.LVCG` in eval mode) and
     its ``model_settings``; ``data`` is the preprocessing (the checkpoint's, for the model).
     ``physics`` uses ``geometry`` and the ridge ``eps``; ``linear`` fits (once, cached) on
-    ``train_path`` (default: the bundled open training records).
+    ``train_path`` (default: the bundled open training records). ``readout`` picks the model's
+    output: ``recon`` (the full model) or ``decoded`` (the projection of the decoded field alone,
+    before the optional refinement; the two are the same when ``residual_refine`` is off).
     """
 
     def __init__(
@@ -159,6 +161,7 @@ class Reconstructor:
         eps: float = 1e-3,
         train_path: str | Path | None = None,
         batch_size: int = 32,
+        readout: Literal["recon", "decoded"] = "recon",
     ):
         if method not in METHODS:
             raise LvcgError(f"--method: must be one of {', '.join(METHODS)} (got {method!r})")
@@ -173,6 +176,7 @@ class Reconstructor:
         self.eps = float(eps)
         self.train_path = train_path
         self.batch_size = int(batch_size)
+        self.readout = readout
         self._maps: dict[bytes, LeadMap] = {}
         if model is not None:
             model.eval()
@@ -229,7 +233,7 @@ class Reconstructor:
                 scale = batch["scale"].to(self.device).float()
                 lead_scale = scale[:, :, None] if scale.dim() == 2 else scale[:, None, None]
                 field_scale = scale.mean(dim=1)[:, None, None] if scale.dim() == 2 else scale[:, None, None]
-                recon[lo:hi] = (out["recon"].float() * lead_scale).cpu().numpy()
+                recon[lo:hi] = (out[self.readout].float() * lead_scale).cpu().numpy()
                 fields[lo:hi] = (out["field"].float() * field_scale).cpu().numpy()
         return recon, fields
 

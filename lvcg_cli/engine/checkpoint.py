@@ -7,7 +7,7 @@ the checkpoint's own settings and loads the state strictly: the published LVCG c
 ``strict=False`` and so silently accepted checkpoints of another architecture, which here is a
 one-line error instead.
 
-Layout (``format`` ``lvcg-checkpoint/1``)::
+Layout (``format`` ``lvcg-checkpoint/2``)::
 
     format, model_state, settings (full resolved settings, JSON-able), arch {name, n_params,
     embedding_dim}, step, and for resuming: optimizer, scheduler, rng, epoch-free position (step)
@@ -32,7 +32,10 @@ from lvcg_cli.settings import MODEL_INPUT_KEYS, DataSettings, ModelSettings, Set
 if TYPE_CHECKING:
     from torch import nn
 
-CHECKPOINT_FORMAT = "lvcg-checkpoint/1"
+CHECKPOINT_FORMAT = "lvcg-checkpoint/2"
+"""Version 2 (lvcg 0.2): the reconstruction goes through the beat tokens, beats are encoded after
+dividing the field by its RMS, the embedding gained the VCG block. A version-1 file would load
+into the same tensor shapes yet compute something else, so it is refused rather than guessed."""
 BUNDLED_WEIGHTS = "lvcg-tiny.pt"
 
 PREPROCESSING_KEYS = MODEL_INPUT_KEYS
@@ -167,6 +170,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise LvcgError(f"{path}: not a readable checkpoint ({_load_failure(exc)})") from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise LvcgError(f"{path}: not an lvcg checkpoint (no 'format' entry)")
+    if ckpt["format"] == "lvcg-checkpoint/1":
+        raise LvcgError(
+            f"{path}: a checkpoint of lvcg 0.1, whose model computes differently; retrain it with this "
+            "version (lvcg pretrain), or read it with lvcg 0.1"
+        )
     if ckpt["format"] != CHECKPOINT_FORMAT:
         raise LvcgError(
             f"{path}: unsupported checkpoint format {ckpt['format']!r} (expected {CHECKPOINT_FORMAT})"

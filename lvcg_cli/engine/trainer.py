@@ -37,6 +37,7 @@ from lvcg_cli.datasets.torch_data import (
     open_sources,
     split_items,
 )
+from lvcg_cli.datasets.visible_leads import VisibleLeads
 from lvcg_cli.engine.checkpoint import (
     capture_rng,
     check_compatible,
@@ -255,7 +256,7 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
     # ---- data
     sources = open_sources(settings)
     split = split_items(sources, settings.data.val_fraction, seed)
-    sample_args = {"visible_min": t.visible_min, "visible_max": t.visible_max, "seed": seed}
+    sample_args = {"visible": VisibleLeads.from_settings(t), "seed": seed}
     train_set = PretrainDataset(sources, split.train, settings.data, settings.model, **sample_args)
     all_val = split.val[: t.val_records]
     if 0 < len(all_val) < ctx.world_size:  # every rank needs a shard (the reductions must match)

@@ -1,17 +1,18 @@
 """Stage 6: the self-supervised objective. Every term is a *mean* over its valid elements.
 
-The data pipeline hides a random subset of each record's leads; the model sees only the rest.
+The data pipeline hides a subset of each record's leads; the model sees only the rest.
 Terms (all squared errors in the record's z-score units, weighted by
 :class:`~lvcg_cli.settings.LossWeights`):
 
 ``hidden``
-    ``recon`` vs ``target`` on leads that are present but hidden: the task itself.
+    ``recon`` vs ``target`` on leads that are present but hidden: the task itself. ``recon`` is
+    the projection of the *decoded* field, so this term trains the beat tokens.
 ``visible``
     the same on the visible leads (keeps the decoded field consistent with what it was given).
 ``lift``
     ``project(lifted)`` vs ``target`` on the hidden present leads: deep supervision of the lifter
-    through the short, un-bottlenecked path, so the lifter learns fast and the beat bottleneck
-    cannot mask a bad lift.
+    through the short, un-bottlenecked path, so the lifter learns fast. It trains the lifter
+    only; the reconstruction that is scored still goes through the tokens.
 ``beat``
     decoded beats ``beats_out`` vs the *reference field* cut into the same beats. The reference is
     the ridge lift of all present leads of ``target`` through the same fixed geometry: the field
@@ -21,6 +22,15 @@ Terms (all squared errors in the record's z-score units, weighted by
 ``temporal``
     ``next_pred`` at beat ``k`` vs the tokens of beat ``k + 1`` (stop-gradient), over the pairs
     where both beats are valid.
+``invariance``
+    the beat tokens of the view vs the tokens the same encoder gives the reference field
+    (stop-gradient target), over the valid beats: the tokens of three visible leads should be
+    those of all twelve. Costs one extra encoder pass without gradient; skipped (0) when its
+    weight is 0.
+
+The two token terms are *relative* squared errors, ``|a - b|^2 / |b|^2`` per beat: tokens are
+not normalised (their size carries the beat's size to the decoder), and with a plain squared
+error the model could shrink every token to make these terms vanish.
 
 A term with no valid element in a batch (no hidden lead, no pair of consecutive beats) is exactly
 0, never NaN. Why means: with a sum, a term's size grows with the number of its elements (leads x
@@ -29,15 +39,20 @@ samples vs beats), and one term silently dominates the others whatever the weigh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
 from lvcg_cli.model.beats import cut_beats
 from lvcg_cli.model.geometry import LeadField
 
-__all__ = ["LOSS_TERMS", "masked_mean", "lvcg_losses", "reference_field"]
+if TYPE_CHECKING:
+    from lvcg_cli.model.lvcg import LVCG
 
-LOSS_TERMS = ("hidden", "visible", "lift", "beat", "temporal")
+__all__ = ["LOSS_TERMS", "lvcg_losses", "masked_mean", "reference_field", "relative_error"]
+
+LOSS_TERMS = ("hidden", "visible", "lift", "beat", "temporal", "invariance")
 
 
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
@@ -47,6 +62,11 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     return picked.sum() / mask.sum().clamp(min=1).to(values.dtype)
 
 
+def relative_error(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
+    """``|pred - target|^2 / |target|^2`` over the last axis (the token width)."""
+    return (pred - target).pow(2).sum(-1) / (target.pow(2).sum(-1) + eps)
+
+
 def reference_field(lead_field: LeadField, target: Tensor, present: Tensor) -> Tensor:
     """The least-squares field of all present leads: (B, 12, T), (B, 12) -> (B, 3, T), no gradient."""
     with torch.no_grad():
@@ -54,9 +74,10 @@ def reference_field(lead_field: LeadField, target: Tensor, present: Tensor) -> T
 
 
 def lvcg_losses(
-    batch: dict[str, Tensor], out: dict[str, Tensor], weights, *, lead_field: LeadField, beat_len: int
+    batch: dict[str, Tensor], out: dict[str, Tensor], weights, *, model: LVCG
 ) -> dict[str, Tensor]:
     """Every loss term and their weighted ``total`` (see the module doc)."""
+    lead_field = model.lead_field
     target = batch["target"].to(out["recon"].dtype)
     present, visible = batch["present"].bool(), batch["visible"].bool()
     hidden_leads = (present & ~visible).unsqueeze(-1)  # (B, 12, 1)
@@ -70,15 +91,22 @@ def lvcg_losses(
     }
 
     beat_mask = batch["beat_mask"].bool()
-    ref_beats = cut_beats(reference_field(lead_field, target, present), batch["bounds"], beat_len, beat_mask)
+    reference = reference_field(lead_field, target, present)
+    ref_beats = cut_beats(reference, batch["bounds"], model.beat_len, beat_mask)
     terms["beat"] = masked_mean(
         (out["beats_out"] - ref_beats.to(out["beats_out"].dtype)).pow(2), beat_mask[:, :, None, None]
     )
 
-    tokens = out["tokens"].flatten(2).detach()  # (B, K, D) stop-gradient target
+    tokens = out["tokens"].flatten(2)  # (B, K, D)
     pairs = beat_mask[:, :-1] & beat_mask[:, 1:]  # (B, K-1)
-    err = (out["next_pred"][:, :-1] - tokens[:, 1:]).pow(2)
-    terms["temporal"] = masked_mean(err, pairs.unsqueeze(-1))
+    terms["temporal"] = masked_mean(relative_error(out["next_pred"][:, :-1], tokens[:, 1:].detach()), pairs)
+
+    if float(getattr(weights, "invariance", 0.0)) > 0:
+        with torch.no_grad():
+            _, ref_tokens = model.field_tokens(reference.to(out["lifted"].dtype), batch["bounds"], beat_mask)
+        terms["invariance"] = masked_mean(relative_error(tokens, ref_tokens.flatten(2)), beat_mask)
+    else:
+        terms["invariance"] = tokens.new_zeros(())
 
     total = sum(float(getattr(weights, name)) * value for name, value in terms.items())
     return {"total": total, **terms}

@@ -4,14 +4,25 @@ A 12-lead ECG is twelve linear views of one cardiac electrical field. The model:
 
     signal (B,12,T), visible (B,12)
       1. lift       physics ridge lift (geometry.py) + learned correction (lifter.py) -> lifted (B,3,T)
-      2. cut        beats from `bounds`, each resampled to L (beats.py)              -> beats_in (B,K,3,L)
+      2. cut        beats from `bounds`, each resampled to L (beats.py), divided by the
+                    lifted field's RMS (one number per record)                       -> beats_in (B,K,3,L)
       3. encode     ResNet-style beat encoder + token bottleneck (encoder.py)        -> tokens (B,K,n,d)
       4. dynamics   causal GRU over tokens + RR (dynamics.py)                        -> states (B,K,S), next_pred
-      5. decode     tokens -> beat VCGs (decoder.py)                                 -> beats_out (B,K,3,L)
+      5. decode     tokens -> beat VCGs (decoder.py), times the RMS again            -> beats_out (B,K,3,L)
                     stitch onto time (beats.py); samples outside every beat keep `lifted` -> field (B,3,T)
                     fixed projection (geometry.py, a buffer, never trained)          -> recon (B,12,T)
-      6. loss       hidden / visible / lift / beat / temporal, each a mean (losses.py)
-      7. embed      [mean beat token | final GRU state | RR statistics]             -> (B, D)
+      6. loss       hidden / visible / lift / beat / temporal / invariance (losses.py)
+      7. embed      [beat tokens | GRU state | RR statistics | VCG measures in mV]   -> (B, D)
+
+The reconstruction goes through the tokens: ``recon`` is the fixed projection of the decoded
+field (plus, only if ``residual_refine`` is on, a correction that reads nothing but that
+projection), so the hidden-lead loss shapes the very vectors the embedding is made of.
+
+Why divide by the field's RMS before encoding: the input scale comes from the visible leads
+(``signals/model_input.py``), so the same heart seen through I, II, V2 and through all twelve
+leads arrives at different amplitudes. Dividing the lifted field by its own RMS makes the beat
+tokens depend on the *shape* of the field only, which is what should not change with the view;
+absolute amplitude is kept, in mV, in the VCG-measures block of the embedding.
 
 Only the visible leads enter (hidden ones are zeroed before anything reads them), so the outputs
 do not change when a hidden lead does, and the same model serves any subset of visible leads.
@@ -30,12 +41,33 @@ from lvcg_cli.model.encoder import BeatEncoder
 from lvcg_cli.model.geometry import LeadField
 from lvcg_cli.model.lifter import LearnedLifter
 from lvcg_cli.model.losses import lvcg_losses
+from lvcg_cli.model.vcg_measures import VCG_MEASURES, vcg_measures
 from lvcg_cli.settings import DataSettings, LossWeights, ModelSettings
 
-__all__ = ["LVCG", "RHYTHM_FEATURES", "rhythm_features"]
+__all__ = ["LVCG", "RHYTHM_FEATURES", "VCG_MEASURES", "complete_beats", "field_rms", "rhythm_features"]
 
 RHYTHM_FEATURES = ("rr_mean", "rr_std", "rmssd", "pnn50", "rr_min", "rr_max", "rr_cv", "beat_fraction")
 """The rhythm block of the embedding, in order (RR values in seconds; see :func:`rhythm_features`)."""
+
+FIELD_RMS_FLOOR = 1e-3
+"""Smallest field RMS divided by (a flat record must not blow up to huge beats)."""
+
+
+def field_rms(field: Tensor) -> Tensor:
+    """(B, 3, T) -> (B, 1, 1): RMS of the field over time and axes, detached, floored."""
+    rms = field.detach().float().pow(2).mean(dim=(1, 2), keepdim=True).sqrt()
+    return rms.clamp(min=FIELD_RMS_FLOOR).to(field.dtype)
+
+
+def complete_beats(bounds: Tensor, beat_mask: Tensor, n_samples: int) -> Tensor:
+    """(B, K) True for valid beats that the window edges did not cut; all valid beats if none is.
+
+    A beat whose segment starts at sample 0 or ends at the last sample was clipped by the window
+    (``signals/beats.py`` clips segments to it), so its token describes part of a beat. The
+    morphology mean and the dynamics read-out use the complete beats only.
+    """
+    whole = beat_mask & (bounds[..., 0] > 0) & (bounds[..., 1] < n_samples)
+    return torch.where(whole.any(dim=1, keepdim=True), whole, beat_mask)
 
 
 def rhythm_features(rr: Tensor, beat_mask: Tensor) -> Tensor:
@@ -71,13 +103,16 @@ class LVCG(nn.Module):
         super().__init__()
         data = data or DataSettings()
         self.settings = model
+        self.fs = float(data.fs)
         self.config = {"model": model.model_dump(mode="json"), "data": data.model_dump(mode="json")}
         self.beat_len, self.n_tokens, self.d_token = model.beat_len, model.n_tokens, model.d_token
         d_flat = model.n_tokens * model.d_token
 
         self.lead_field = LeadField(model.geometry, model.lift, model.lift_eps)  # fixed buffer
         self.lifter = LearnedLifter(model.lifter_channels, model.lifter_layers)
-        self.encoder = BeatEncoder(model.encoder_channels, model.n_tokens, model.d_token, model.dropout)
+        self.encoder = BeatEncoder(
+            model.encoder_channels, model.n_tokens, model.d_token, model.beat_len, model.dropout
+        )
         self.dynamics = BeatDynamics(d_flat, model.state_dim, model.gru_layers)
         d_dec = d_flat + (model.state_dim if model.decoder_state else 0)
         self.decoder = BeatDecoder(d_dec, model.encoder_channels, model.beat_len, model.dropout)
@@ -110,20 +145,34 @@ class LVCG(nn.Module):
             return beats
         return beats.index_put(idx, self.decoder(z[idx]))
 
+    def field_tokens(self, field: Tensor, bounds: Tensor, beat_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """A (B, 3, T) field -> (its beats divided by its RMS (B, K, 3, L), their tokens (B, K, n, d)).
+
+        The one way any field becomes tokens: the model's own lifted field, and (in the
+        invariance loss) the reference field of all twelve leads.
+        """
+        beats = cut_beats(field / field_rms(field), bounds, self.beat_len, beat_mask)
+        return beats, self.encode_beats(beats, beat_mask)
+
     def _encode(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Stages 1-4 (everything :meth:`embed` needs)."""
         visible, beat_mask = batch["visible"].bool(), batch["beat_mask"].bool()
         lifted = self.lift(batch["signal"], visible)
-        beats_in = cut_beats(lifted, batch["bounds"], self.beat_len, beat_mask)
-        tokens = self.encode_beats(beats_in, beat_mask)
-        states, next_pred, final = self.dynamics(tokens.flatten(2), batch["rr"], beat_mask)
+        beats_in, tokens = self.field_tokens(lifted, batch["bounds"], beat_mask)
+        states, next_pred, _ = self.dynamics(tokens.flatten(2), batch["rr"], beat_mask)
+        complete = complete_beats(batch["bounds"], beat_mask, lifted.shape[-1])
+        # The state after the last complete beat: a state that has just read a beat cut by the
+        # window edge describes the dynamics less well (and differs with where the window ends).
+        last = torch.where(complete, torch.arange(complete.shape[1], device=complete.device), -1).amax(1)
+        final = states[torch.arange(states.shape[0], device=states.device), last.clamp(min=0)]
         return {
             "lifted": lifted,
             "beats_in": beats_in,
             "tokens": tokens,
             "states": states,
             "next_pred": next_pred,
-            "final_state": final,
+            "final_state": final * (last >= 0).to(final.dtype).unsqueeze(-1),
+            "complete": complete,
         }
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -131,46 +180,67 @@ class LVCG(nn.Module):
         out = self._encode(batch)
         visible, beat_mask = batch["visible"].bool(), batch["beat_mask"].bool()
         lifted = out["lifted"]
-        beats_out = self.decode_beats(out["tokens"], out["states"], beat_mask)
+        rms = field_rms(lifted).unsqueeze(1)  # (B, 1, 1, 1): back to the lifted field's units
+        beats_out = self.decode_beats(out["tokens"], out["states"], beat_mask) * rms
         stitched, coverage = stitch_beats(beats_out, batch["bounds"], beat_mask, lifted.shape[-1])
         field = torch.where(coverage.unsqueeze(1), stitched, lifted)  # uncovered: un-bottlenecked lift
-        recon = self.lead_field.project(field)
-        if self.refine is not None:
-            recon = self.refine(recon, batch["signal"], visible)
-        out.update(beats_out=beats_out, field=field, coverage=coverage, recon=recon)
+        decoded = self.lead_field.project(field)
+        recon = decoded if self.refine is None else self.refine(decoded, visible)
+        out.update(beats_out=beats_out, field=field, coverage=coverage, decoded=decoded, recon=recon)
         return out
 
     def loss(
         self, batch: dict[str, Tensor], out: dict[str, Tensor], weights: LossWeights
     ) -> dict[str, Tensor]:
         """``total`` and every term (losses.py); each term is a mean over its valid elements."""
-        return lvcg_losses(batch, out, weights, lead_field=self.lead_field, beat_len=self.beat_len)
+        return lvcg_losses(batch, out, weights, model=self)
 
     # ---- the embedding ----------------------------------------------------------------------
     def embedding_layout(self) -> dict[str, slice]:
-        """Where each component sits in :meth:`embed`'s vector."""
-        d_tok = self.n_tokens * self.d_token
-        d_state = self.settings.state_dim
-        return {
-            "morphology": slice(0, d_tok),
-            "dynamics": slice(d_tok, d_tok + d_state),
-            "rhythm": slice(d_tok + d_state, d_tok + d_state + len(RHYTHM_FEATURES)),
+        """Where each block sits in :meth:`embed`'s vector."""
+        sizes = {
+            "morphology": self.n_tokens * self.d_token,
+            "dynamics": self.settings.state_dim,
+            "rhythm": len(RHYTHM_FEATURES),
+            "vcg": len(VCG_MEASURES),
         }
+        layout, start = {}, 0
+        for name, size in sizes.items():
+            layout[name] = slice(start, start + size)
+            start += size
+        return layout
 
     @property
     def embedding_dim(self) -> int:
-        return self.embedding_layout()["rhythm"].stop
+        return self.embedding_layout()["vcg"].stop
+
+    @property
+    def embedding_names(self) -> list[str]:
+        """One name per embedding dimension: ``morph_<i>``, ``dyn_<i>``, the rhythm and VCG names."""
+        layout = self.embedding_layout()
+        return (
+            [f"morph_{i}" for i in range(layout["morphology"].stop - layout["morphology"].start)]
+            + [f"dyn_{i}" for i in range(layout["dynamics"].stop - layout["dynamics"].start)]
+            + list(RHYTHM_FEATURES)
+            + list(VCG_MEASURES)
+        )
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
-        """One vector per record: [mean token over valid beats | final GRU state | RR stats (s)].
+        """One vector per record: [mean token | GRU state | RR stats (s) | VCG measures (mV)].
 
-        ``morphology`` (n_tokens * d_token): the masked mean of the beat tokens; ``dynamics``
-        (state_dim): the last layer's GRU state at the last valid beat; ``rhythm`` (8): see
-        :data:`RHYTHM_FEATURES`. Deterministic in eval mode (no dropout, no sampling).
+        ``morphology`` (n_tokens * d_token): the mean of the tokens of the complete beats (see
+        :func:`complete_beats`); ``dynamics`` (state_dim): the last GRU layer's state after the
+        last complete beat; ``rhythm`` (8): :data:`RHYTHM_FEATURES` over all valid beats;
+        ``vcg`` (20): :data:`VCG_MEASURES` of the lifted field in mV (times the record's
+        ``scale``). Deterministic in eval mode (no dropout, no sampling).
         """
         out = self._encode(batch)
-        beat_mask = batch["beat_mask"].bool()
-        m = beat_mask.to(out["tokens"].dtype).unsqueeze(-1)
+        beat_mask, complete = batch["beat_mask"].bool(), out["complete"]
+        m = complete.to(out["tokens"].dtype).unsqueeze(-1)
         morph = (out["tokens"].flatten(2) * m).sum(1) / m.sum(1).clamp(min=1)
         rhythm = rhythm_features(batch["rr"].to(morph.dtype), beat_mask)
-        return torch.cat([morph, out["final_state"].to(morph.dtype), rhythm], dim=1)
+        scale = batch["scale"].float()
+        scale = scale.mean(dim=1) if scale.dim() == 2 else scale  # per-lead scales: their mean
+        field_mv = out["lifted"].float() * scale.view(-1, 1, 1)
+        vcg = vcg_measures(field_mv, batch["rpeaks"], batch["bounds"], complete, self.fs)
+        return torch.cat([morph, out["final_state"].to(morph.dtype), rhythm, vcg.to(morph.dtype)], dim=1)

@@ -20,7 +20,7 @@ from lvcg_cli.signals.preprocess import normalize
 if TYPE_CHECKING:
     from lvcg_cli.settings import DataSettings, ModelSettings
 
-SAMPLE_KEYS = ("signal", "target", "visible", "present", "scale", "bounds", "beat_mask", "rr")
+SAMPLE_KEYS = ("signal", "target", "visible", "present", "scale", "bounds", "beat_mask", "rr", "rpeaks")
 
 
 def make_sample(
@@ -42,8 +42,9 @@ def make_sample(
     * ``visible``, ``present`` (12,) bool;
     * ``scale`` () float32 in mV per unit (``target * scale + lead mean`` gives back mV).
       With ``data.normalize_scope == "lead"`` it is (12,) instead (one per lead, for comparison only);
-    * ``bounds`` (K, 2) int64, ``beat_mask`` (K,) bool, ``rr`` (K,) float32 seconds, K =
-      ``model.max_beats``, from R peaks detected on the visible leads of the mV signal.
+    * ``bounds`` (K, 2) int64, ``beat_mask`` (K,) bool, ``rr`` (K,) float32 seconds, ``rpeaks``
+      (K,) int64 sample of each beat's R peak, K = ``model.max_beats``, from R peaks detected on
+      the visible leads of the mV signal.
     """
     x = np.asarray(signal_mv, dtype=np.float32)
     if x.ndim != 2 or x.shape[0] != N_LEADS:
@@ -66,6 +67,7 @@ def make_sample(
         "bounds": torch.from_numpy(segments.bounds.astype(np.int64)),
         "beat_mask": torch.from_numpy(segments.mask.copy()),
         "rr": torch.from_numpy(segments.rr.astype(np.float32)),
+        "rpeaks": torch.from_numpy(segments.rpeaks.astype(np.int64)),
     }
 
 
