@@ -135,6 +135,9 @@ def test_short_default_run_learns_and_writes_config_metrics_and_checkpoint(tmp_p
 
     model, settings = load_model(run / "final.pt")
     assert settings.train.max_steps == 10 and torch.load(run / "final.pt", weights_only=True)["step"] == 10
+    # best.pt: the step with the lowest validation loss (step 0 is the untrained model, not saved)
+    best_step = min(val[1:], key=lambda sv: sv[1])[0]
+    assert torch.load(run / "best.pt", weights_only=True)["step"] == best_step
 
     again = invoke("--max-steps", "10", "--out", str(run), *SMALL)  # no silent overwrite
     assert again.exit_code != 0 and "already exists; add --resume" in one_line_error(again)
@@ -144,7 +147,7 @@ def test_resume_continues_the_same_curve(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     args = ["--max-steps", "8", "--train.ckpt_every", "4", "--train.val_every", "4", *SMALL, *SMALL_MODEL]
     assert invoke("--out", str(straight), *args).exit_code == 0
-    assert sorted(p.name for p in straight.glob("*.pt")) == ["ckpt-4.pt", "final.pt"]
+    assert sorted(p.name for p in straight.glob("*.pt")) == ["best.pt", "ckpt-4.pt", "final.pt"]
     result = invoke("--resume", str(straight / "ckpt-4.pt"), "--out", str(resumed), *args)
     assert result.exit_code == 0, result.output
     a = torch.load(straight / "final.pt", weights_only=True)

@@ -47,12 +47,20 @@ from lvcg_cli.engine.checkpoint import (
     save_checkpoint,
 )
 from lvcg_cli.engine.device import autocast, describe, seed_everything, select_precision
-from lvcg_cli.engine.distributed import DistContext, all_gather_object, all_reduce_mean, any_rank
+from lvcg_cli.engine.distributed import (
+    DistContext,
+    all_gather_object,
+    all_reduce_mean,
+    any_rank,
+    broadcast_object,
+)
 from lvcg_cli.engine.schedule import WarmupCosine, build_scheduler
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.settings import Settings, TrainSettings
 
 CKPT_PATTERN = re.compile(r"^ckpt-(\d+)\.pt$")
+BEST_NAME = "best.pt"
+"""The checkpoint with the lowest validation loss so far (model selection on validation, never test)."""
 
 
 @dataclass
@@ -159,6 +167,18 @@ def _trim_metrics(path: Path, step: int) -> None:
         if line.strip() and json.loads(line).get("step", 0) <= step
     ]
     write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def _best_val_so_far(path: Path, step: int) -> float | None:
+    """The lowest validation loss logged up to ``step`` (a resumed run keeps its best.pt honest)."""
+    if step == 0 or not path.is_file():
+        return None
+    values = [
+        float(rec["val_loss"])
+        for line in path.read_text().splitlines()
+        if line.strip() and "val_loss" in (rec := json.loads(line)) and rec.get("step", 0) <= step
+    ]
+    return min(values) if values else None
 
 
 class MetricsLog:
@@ -362,6 +382,8 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
             )
 
     first_val = last_val = last_train = None
+    # every rank must take the same best.pt decisions (saving gathers from all ranks): rank 0's view
+    best_val = broadcast_object(_best_val_so_far(metrics_path, step) if ctx.is_main else None, ctx)
     if step == 0 and step < t.max_steps and len(all_val):
         first_val = evaluate(raw_model, val_loader, settings, ctx, precision).get("total")
         last_val = first_val
@@ -445,6 +467,9 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
                 if len(all_val) and (step % t.val_every == 0 or step == t.max_steps):
                     val = evaluate(raw_model, val_loader, settings, ctx, precision)
                     last_val = val.get("total")
+                    if last_val is not None and (best_val is None or last_val < best_val):
+                        best_val = last_val
+                        checkpoint(run_dir / BEST_NAME)
                     record = {"step": step, **record, "val_loss": last_val}
                     record.update({f"val_loss_{k}": v for k, v in val.items() if k != "total"})
                     shown["val"] = f"{last_val:.4f}"
