@@ -219,7 +219,9 @@ class LossWeights(StrictModel):
         0.5, ge=0, description="Hidden leads through the un-bottlenecked lifted field (deep supervision)."
     )
     invariance: float = Field(
-        0.5, ge=0, description="Beat tokens of the view vs those of the all-lead reference field."
+        1.0,
+        ge=0,
+        description="Beat tokens and GRU states of the view vs those of the all-lead reference field.",
     )
 
 
