@@ -348,4 +348,4 @@ def test_prepare_data_folder_reads_clinical_files_with_a_lead_map(tmp_path):
     assert present.all() and np.isfinite(first).all()
     # a cache prepared with another lead map is not silently reused
     code, _, error = invoke(["prepare-data", "folder", "--root", root, "--out", out, "--workers", "1"])
-    assert code == 2 and "other preprocessing settings" in error
+    assert code == 2 and "with --lead-map chan i=I" in error and "(now (none))" in error

@@ -218,6 +218,7 @@ def prepare_dataset(
     result = PrepareResult(dataset=module.NAME, path=target)
 
     source = source_of(module, root_path, settings)
+    source["preprocessing"] = want  # with the lead map, which also shapes what a cache holds
 
     if force:
         _clear_outputs(target)
@@ -352,15 +353,23 @@ def source_differences(meta: dict[str, Any], source: dict[str, Any]) -> list[str
     if root is not None and Path(root).expanduser().resolve() != Path(source["root"]):
         out.append(f"from {root} (now {source['root']})")
     have = meta.get("preprocessing") or {}
-    for key, value in source["preprocessing"].items():
-        if key in have and have[key] != value:
+    want = source["preprocessing"]
+    for key, value in want.items():
+        if key != "lead_map" and key in have and have[key] != value:
             out.append(f"with --data.{key} {_shown(have[key])} (now {_shown(value)})")
+    if (have.get("lead_map") or {}) != (want.get("lead_map") or {}):
+        shown = {k: _lead_map_text(d.get("lead_map")) for k, d in (("was", have), ("now", want))}
+        out.append(f"with --lead-map {shown['was']} (now {shown['now']})")
     recorded = meta.get("prepare_settings")
     if recorded is not None:  # caches from before it was recorded are compared on the rest
         for key, value in source["prepare_settings"].items():
             if key in recorded and recorded[key] != value:
                 out.append(f"with --prepare.{key} {recorded[key]} (now {value})")
     return out
+
+
+def _lead_map_text(mapping: dict[str, str] | None) -> str:
+    return ",".join(f"{old}={new}" for old, new in (mapping or {}).items()) or "(none)"
 
 
 def _shown(value: Any) -> str:
