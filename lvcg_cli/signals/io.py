@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from lvcg_cli.errors import RecordError
+from lvcg_cli.signals import validate
 from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS, lead_index
 from lvcg_cli.signals.preprocess import MAX_NAN_GAP_S, repair_nonfinite
 
@@ -87,9 +88,12 @@ def read_record(path: str | os.PathLike, *, max_nan_gap_s: float = MAX_NAN_GAP_S
     """
     kind, target = _resolve(Path(path))
     if kind == "wfdb":
+        facts = validate.check_wfdb_header(target)  # before any sample is read (signals/validate.py)
         signal, fs, names, units, comments, meta = _read_wfdb(target)
     else:
+        facts = validate.check_cpsc_file(target)
         signal, fs, names, units, comments, meta = _read_cpsc(target)
+    validate.check_signals(target, signal, fs, names, units, facts)
     return _to_record(target, signal, fs, names, units, comments, meta, max_nan_gap_s)
 
 
