@@ -14,6 +14,7 @@ import typer
 from lvcg_cli import __version__
 from lvcg_cli.commands import config, embed, prepare_data, pretrain, probe, reconstruct
 from lvcg_cli.errors import LvcgError
+from lvcg_cli.settings import warn_unknown_env
 
 app = typer.Typer(
     name="lvcg",
@@ -61,6 +62,7 @@ def run() -> None:
     """Console-script entry point."""
     debug = os.environ.get("LVCG_DEBUG", "") not in {"", "0", "false"}
     try:
+        warn_unknown_env()
         app()
     except LvcgError as exc:
         if debug:
