@@ -23,7 +23,7 @@ from lvcg_cli.commands._common import (
     split_dotted,
     visible_from,
 )
-from lvcg_cli.errors import LvcgError, RecordError
+from lvcg_cli.errors import LvcgError, OutputError, RecordError, os_error_cause
 
 
 def register(app: typer.Typer) -> None:
@@ -150,8 +150,13 @@ def register(app: typer.Typer) -> None:
             save_embeddings(output, ids, vectors, squeeze=squeeze)
         else:
             array = vectors[0] if squeeze else vectors
-            sys.stdout.buffer.write(npy_bytes(array))
-            sys.stdout.buffer.flush()
+            try:
+                sys.stdout.buffer.write(npy_bytes(array))
+                sys.stdout.buffer.flush()
+            except OSError as exc:  # a closed pipe is main's (quiet exit); a full disk is an OutputError
+                if isinstance(exc, BrokenPipeError):
+                    raise
+                raise OutputError("stdout", os_error_cause(exc), exc.errno) from None
         elapsed = time.perf_counter() - started
         where = f" to {output}" if output is not None else ""
         console.info(

@@ -141,8 +141,10 @@ def save_checkpoint(
         payload["rng"] = rng
     if extra:
         payload["extra"] = extra
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        # Through a Python file object, a full disk is an OSError (atomic_path says it in one line);
+        # torch's own path writer turns it into a RuntimeError about zip positions.
+        torch.save(payload, handle)
 
 
 # --------------------------------------------------------------------------------------------
