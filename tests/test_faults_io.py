@@ -118,7 +118,7 @@ def test_output_named_like_a_folder_and_a_file_in_the_way(tmp_path):
 
 def test_an_input_error_inside_the_block_is_not_blamed_on_the_output(tmp_path):
     with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "out.txt"):
-        open(tmp_path / "missing-input.txt").read()
+        (tmp_path / "missing-input.txt").read_text()
     assert leftovers(tmp_path) == []
 
 

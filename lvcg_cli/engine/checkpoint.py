@@ -176,7 +176,26 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     for key in ("model_state", "settings", "arch", "step"):
         if key not in ckpt:
             raise LvcgError(f"{path}: incomplete checkpoint (no {key!r} entry)")
+    if not isinstance(ckpt["model_state"], dict):
+        raise LvcgError(f"{path}: not an lvcg checkpoint (model_state is not a table of tensors)")
+    check_finite_state(ckpt["model_state"], path)
     return ckpt
+
+
+def check_finite_state(state: dict[str, Any], path: str | Path = "checkpoint") -> None:
+    """Refuse weights holding NaN or inf: every output of such a model would be NaN, silently."""
+    bad = {
+        name: int((~torch.isfinite(t)).sum())
+        for name, t in state.items()
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all())
+    }
+    if bad:
+        name, count = next(iter(bad.items()))
+        more = f" and {len(bad) - 1} more tensor(s)" if len(bad) > 1 else ""
+        raise LvcgError(
+            f"{path}: weights are not finite ({count} NaN/inf values in {name}{more}); "
+            "training diverged or the file is damaged"
+        )
 
 
 def _known_only(tree: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
