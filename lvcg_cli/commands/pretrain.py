@@ -6,6 +6,7 @@ prints the outcome; the loop lives in :mod:`lvcg_cli.engine.trainer`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from lvcg_cli.commands._common import (
     settings_from,
 )
 from lvcg_cli.errors import LvcgError
+from lvcg_cli.locks import LOCK_NAME, exclusive
 from lvcg_cli.settings import Settings
 
 DEFAULT_PRESET = "lvcg-tiny"
@@ -146,20 +148,34 @@ def run_pretrain(settings: Settings, *, resume: bool = False, resume_path: str |
         if not ctx.is_main:
             console.set_quiet(True)
 
+    held = contextlib.ExitStack()  # the run folder's lock, held until training ends
+
     def prepare() -> tuple[Path, Path | None]:
         if resume or resume_path is not None:
             run_dir, ckpt = _resume_target(settings, resume_path)
         else:
             run_dir, ckpt = _run_dir(settings), None
-            if run_dir.exists() and any(run_dir.iterdir()):
+            if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
                 raise LvcgError(
                     f"{run_dir}: run folder already exists; add --resume to continue it, "
                     "or choose another --run-id / --out"
                 )
-        run_dir.mkdir(parents=True, exist_ok=True)
+        held.enter_context(exclusive(run_dir, what="pretrain"))
+        if ckpt is None and any(p.name != LOCK_NAME for p in run_dir.iterdir()):  # filled meanwhile
+            raise LvcgError(
+                f"{run_dir}: run folder was just filled by another run; choose another --run-id / --out"
+            )
         write_text_atomic(run_dir / "config.yaml", settings.to_yaml())
         open_sources(settings)  # builds the default data once and fails early on missing/corrupt data
         return run_dir, ckpt
+
+    with held:
+        return _train_prepared(settings, plan, ctx, prepare, train, train_worker)
+
+
+def _train_prepared(settings: Settings, plan: Any, ctx: Any, prepare, train, train_worker) -> Any:
+    """Prepare the run folder (locking it) and train; the caller holds the lock until this returns."""
+    from lvcg_cli.engine import distributed
 
     if ctx is None:
         run_dir, ckpt = prepare()
