@@ -100,23 +100,27 @@ def _read_holder(fd: int) -> dict | None:
 
 
 def holder_of(folder: str | Path) -> dict | None:
-    """Who is writing ``folder`` right now (None when nobody holds its lock)."""
+    """Who is writing ``folder`` right now, as far as its lock file says (None: nobody, it seems).
+
+    Only reads the file: taking even a shared lock to ask could make a writer starting at that
+    instant refuse. The file exists while a writer holds the lock (it is removed on release); one
+    left by a writer that died on this host is recognised by its dead pid.
+    """
     path = Path(folder) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_holder(fd) or {}
-        except OSError:
-            return None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        holder = _read_holder(fd)
     finally:
         os.close(fd)
+    if holder is None:
+        return {}
+    pid = holder.get("pid")
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+        return None
+    return holder
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from lvcg_cli.settings import resolve_settings
 
 RELEASES = FIXTURES / "releases"
 RECORD = Path(__file__).resolve().parents[1] / "lvcg_cli" / "assets" / "records" / "ptbxl" / "00001_hr.hea"
-PTBXL_IDS = ["1", "2", "30", "263", "336", "412"]
+LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 
 
 def _settings(tmp_path, **overrides):
@@ -109,6 +109,8 @@ def test_waiting_writer_gets_the_lock_when_the_holder_leaves(tmp_path, monkeypat
     assert order == ["released", "acquired"]
 
 
+@pytest.mark.slow
+@LINUX_PROC
 def test_a_dead_holder_whose_child_still_holds_the_lock_is_named_as_gone(tmp_path):
     """What a rerun would meet after kill -9 if a worker survived: the lock is still held, by the child."""
     folder = tmp_path / "out"
@@ -258,6 +260,8 @@ def test_stale_temporaries_of_killed_writers_are_removed(tmp_path, reference):
     _same_cache(out, reference)
 
 
+@pytest.mark.slow
+@LINUX_PROC
 def test_workers_die_with_their_parent(tmp_path):
     """die_with_parent in a forked child: SIGKILL of the parent takes the child along."""
     script = """
@@ -344,6 +348,7 @@ def test_two_concurrent_prepare_runs_give_the_uninterrupted_result(tmp_path):
 
 
 @pytest.mark.slow
+@LINUX_PROC
 def test_kill_9_with_workers_leaves_no_worker_and_a_rerun_completes(tmp_path):
     root = _many_records(tmp_path / "records", 400)
     out = tmp_path / "out"
