@@ -105,6 +105,11 @@ def max_record_bytes() -> int:
     return int(value * (1 << 20))
 
 
+def _size(n_bytes: float) -> str:
+    """Bytes for a message: ``0.458 MiB``, ``22.4 GiB``."""
+    return f"{n_bytes / 2**20:.3g} MiB" if n_bytes < 2**30 else f"{n_bytes / 2**30:.3g} GiB"
+
+
 def unit_factor(unit: str) -> float | None:
     """mV per physical unit (``''`` counts as mV, the WFDB default), or None for units an ECG is not in."""
     key = unit.strip().lower()
@@ -176,7 +181,7 @@ def check_cpsc_file(path: str | os.PathLike) -> HeaderFacts | None:
     if size > limit:
         raise RecordError(
             path,
-            f"file of {size / 2**20:.0f} MiB exceeds the {limit >> 20} MiB memory bound per record "
+            f"file of {_size(size)} exceeds the {_size(limit)} memory bound per record "
             f"(raise {MAX_RECORD_MB_ENV} to read it)",
         )
     return None
@@ -318,15 +323,17 @@ def _check_files(header: Path, signals: list[dict], sig_len: int | None) -> int 
     return n_samples
 
 
-def _check_memory(path: Path, n_sig: int, n_samples: int, frame: int | None = None) -> None:
+def _check_memory(
+    path: Path, n_sig: int, n_samples: int, frame: int | None = None, field: str = "header field sig_len: "
+) -> None:
     values = n_samples * (frame or n_sig)
     need = values * BYTES_PER_VALUE
     limit = max_record_bytes()
     if need > limit:
         raise RecordError(
             path,
-            f"header field sig_len: {n_sig} signals x {n_samples} samples need {need / 2**30:.1f} GiB, "
-            f"over the {limit >> 20} MiB memory bound per record (raise {MAX_RECORD_MB_ENV} to read it)",
+            f"{field}{n_sig} signals x {n_samples} samples need {_size(need)}, "
+            f"over the {_size(limit)} memory bound per record (raise {MAX_RECORD_MB_ENV} to read it)",
         )
 
 
@@ -379,7 +386,7 @@ def check_signals(
             )
         if facts.sig_len is not None and n_time != facts.sig_len:
             raise RecordError(path, f"read {n_time} samples, but header field sig_len says {facts.sig_len}")
-    _check_memory(path, n_ch, n_time)
+    _check_memory(path, n_ch, n_time, field="record of ")
     if facts is None or tuple(names) != facts.names:  # the header's names were checked before reading
         _check_unique_names(path, names)
     _check_amplitude(path, samples, names, units)
