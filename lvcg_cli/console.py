@@ -320,3 +320,27 @@ def progress(
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def write_stdout_bytes(data: bytes) -> None:
+    """Write binary results to stdout, all of them or an error.
+
+    Why not one ``sys.stdout.buffer.write``: when the reader goes away mid-write (``| head -c
+    100``), a buffered write returns the count it managed and raises nothing, so the command
+    would exit 0 with its output cut. Writing the rest turns that into a BrokenPipeError (a quiet
+    exit 1 in :func:`lvcg_cli.main.run`); any other failure (a full disk behind ``>``) is an
+    :class:`~lvcg_cli.errors.OutputError`.
+    """
+    from lvcg_cli.errors import OutputError, os_error_cause
+
+    stream = sys.stdout.buffer
+    view = memoryview(data)
+    try:
+        while view:
+            written = stream.write(view)
+            view = view[written if written is not None else 0 :]
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError("stdout", os_error_cause(exc), exc.errno) from None

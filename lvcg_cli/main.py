@@ -1,11 +1,14 @@
 """The ``lvcg`` executable: one Typer app, one thin module per subcommand in ``commands/``.
 
-Known errors (:class:`lvcg_cli.errors.LvcgError`) become one line on stderr and exit code 2;
-``LVCG_DEBUG=1`` shows the traceback instead.
+Known errors (:class:`lvcg_cli.errors.LvcgError`) and operating-system errors (a read-only or
+full disk, a missing permission, a file where a folder should be) become one line on stderr and
+exit code 2; a closed stdout (``| head``) ends quietly with exit code 1; ``LVCG_DEBUG=1`` shows
+the traceback instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -14,7 +17,8 @@ import typer
 from lvcg_cli import __version__
 from lvcg_cli.commands import config, embed, prepare_data, pretrain, probe, reconstruct
 from lvcg_cli.commands._help import LvcgGroup, use_lvcg_classes
-from lvcg_cli.errors import LvcgError
+from lvcg_cli.errors import LvcgError, describe_os_error
+from lvcg_cli.settings import warn_unknown_env
 
 app = typer.Typer(
     name="lvcg",
@@ -64,18 +68,27 @@ def run() -> None:
     """Console-script entry point."""
     debug = os.environ.get("LVCG_DEBUG", "") not in {"", "0", "false"}
     try:
+        warn_unknown_env()
         app()
     except LvcgError as exc:
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"lvcg: error: {message}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        _fail(message, exc.exit_code)
     except KeyboardInterrupt:
         print("lvcg: interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
-        sys.exit(1)
+        _quiet_broken_pipe()
+    except OSError as exc:  # permissions, read-only or full disk, a file where a folder should be ...
+        if debug:
+            raise
+        _fail(describe_os_error(exc), 2)
+    except UnicodeError as exc:  # a text file that is not UTF-8, or a name the terminal cannot show
+        if debug:
+            raise
+        reason = getattr(exc, "reason", str(exc))
+        _fail(f"text encoding: {reason} ({type(exc).__name__}; files must be UTF-8)", 2)
     except Exception as exc:  # a bug: say so in one line unless debugging
         if debug:
             raise
@@ -85,6 +98,23 @@ def run() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _fail(message: str, code: int) -> None:
+    first = message.strip().splitlines()[0] if message.strip() else "error"
+    print(f"lvcg: error: {first}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our stdout went away (``| head``): stop quietly, with a non-zero exit.
+
+    Pointing stdout at /dev/null keeps Python's final flush from printing a second error.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
 
 
 if __name__ == "__main__":

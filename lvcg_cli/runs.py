@@ -23,9 +23,10 @@ from pathlib import Path
 
 from lvcg_cli.atomic import write_text_atomic
 from lvcg_cli.errors import LvcgError
+from lvcg_cli.locks import LOCK_NAME
 
 FAILED_FILE = "FAILED"
-NOTHING_DONE = frozenset({"config.yaml"})
+NOTHING_DONE = frozenset({"config.yaml", LOCK_NAME})
 """Files a run writes before it does any work: a folder holding only these (or empty files) did nothing."""
 
 
@@ -58,7 +59,7 @@ def claim_named(path: str | Path, hint: str) -> tuple[Path, bool]:
     if path.exists():
         if not path.is_dir():
             raise LvcgError(f"{path}: exists and is not a folder; {hint}")
-        if any(path.iterdir()):
+        if any(item.name != LOCK_NAME for item in path.iterdir()):  # a lock left by a killed run is not a run
             raise LvcgError(f"{path}: run folder already exists; {hint}")
         return path, False
     path.mkdir(parents=True)

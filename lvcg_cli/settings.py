@@ -30,12 +30,26 @@ from lvcg_cli.errors import SettingsError
 
 ENV_PREFIX = "LVCG_"
 ENV_NESTED_DELIMITER = "__"
+KNOWN_ENV = (
+    "LVCG_HOME",
+    "LVCG_CACHE_DIR",
+    "LVCG_DEBUG",
+    "LVCG_NO_PROGRESS",
+    "LVCG_SHARED_DATA",
+    "LVCG_MAX_RECORD_MB",
+)
+"""``LVCG_*`` variables that are not settings but are read elsewhere (paths, console, tests, signals)."""
+MAX_SETTINGS_BYTES = 1 << 20
+"""A settings file is a few kB; anything over a MiB is not one."""
 
 
 class StrictModel(BaseModel):
     """Base for every settings section: unknown keys are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    # allow_inf_nan=False: `train.lr: .inf` or `--data.fs nan` is a typo, never a setting.
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -64,13 +78,19 @@ def _is_sequence_annotation(annotation: Any) -> bool:
     return False
 
 
+MAX_WINDOW_SAMPLES = 1 << 22
+"""Most samples in one model window (70 min at 1 kHz): a bound checked before anything is allocated."""
+
+
 # --------------------------------------------------------------------------------------------
 # data: how records become model inputs (owner: signals/ and datasets/)
 # --------------------------------------------------------------------------------------------
 class DataSettings(StrictModel):
     """Preprocessing and the data a command reads."""
 
-    fs: float = Field(100.0, gt=0, description="Model sampling rate in Hz; records are resampled to it.")
+    fs: float = Field(
+        100.0, gt=0, le=20000, description="Model sampling rate in Hz; records are resampled to it."
+    )
     window_s: float = Field(10.0, gt=0, description="Fixed window length in seconds fed to the model.")
     window_policy: Literal["start", "center", "random"] = Field(
         "start", description="Where to crop records longer than the window."
@@ -117,6 +137,15 @@ class DataSettings(StrictModel):
         if not 0 <= low < high:
             raise ValueError(f"must satisfy 0 <= low < high (got {low}, {high})")
         return band
+
+    @model_validator(mode="after")
+    def _bounded_window(self) -> DataSettings:
+        """Every batch, cache row and model call is sized by the window: bound it before anything is."""
+        if self.n_samples > MAX_WINDOW_SAMPLES:
+            raise ValueError(
+                f"data.fs x data.window_s = {self.n_samples} samples per window; at most {MAX_WINDOW_SAMPLES}"
+            )
+        return self
 
     @property
     def n_samples(self) -> int:
@@ -177,17 +206,21 @@ class ModelSettings(StrictModel):
         "pinv", description="Physics lift: ridge pseudo-inverse or Kors regression."
     )
     lift_eps: float = Field(1e-3, ge=0, description="Ridge term of the pseudo-inverse lift.")
-    beat_len: int = Field(128, ge=16, description="Samples per resampled beat.")
-    max_beats: int = Field(20, ge=1, description="Beats per record (padded with a mask).")
-    n_tokens: int = Field(1, ge=1, description="Tokens per beat in the bottleneck.")
-    d_token: int = Field(64, ge=4, description="Width of each beat token.")
+    # Upper bounds: a checkpoint's settings define the model that is allocated before its weights
+    # are compared, so sizes are bounded here first (and the whole model in model/registry.py).
+    beat_len: int = Field(128, ge=16, le=2048, description="Samples per resampled beat.")
+    max_beats: int = Field(20, ge=1, le=512, description="Beats per record (padded with a mask).")
+    n_tokens: int = Field(1, ge=1, le=64, description="Tokens per beat in the bottleneck.")
+    d_token: int = Field(64, ge=4, le=4096, description="Width of each beat token.")
     encoder_channels: list[int] = Field(
         default_factory=lambda: [32, 48, 64], description="Channels of the ResNet-style beat encoder stages."
     )
-    lifter_channels: int = Field(24, ge=4, description="Channels of the learned lifting network.")
-    lifter_layers: int = Field(4, ge=0, description="Dilated conv layers of the learned lifting network.")
-    state_dim: int = Field(128, ge=4, description="GRU state size (inter-beat dynamics).")
-    gru_layers: int = Field(1, ge=1, description="GRU layers.")
+    lifter_channels: int = Field(24, ge=4, le=1024, description="Channels of the learned lifting network.")
+    lifter_layers: int = Field(
+        4, ge=0, le=32, description="Dilated conv layers of the learned lifting network."
+    )
+    state_dim: int = Field(128, ge=4, le=8192, description="GRU state size (inter-beat dynamics).")
+    gru_layers: int = Field(1, ge=1, le=16, description="GRU layers.")
     residual_refine: bool = Field(
         False,
         description="Small learned correction of the projected decoded field (reads only that projection).",
@@ -202,6 +235,11 @@ class ModelSettings(StrictModel):
     def _positive_channels(cls, channels: list[int]) -> list[int]:
         if not channels or any(c <= 0 for c in channels):
             raise ValueError(f"must be a non-empty list of positive integers (got {channels})")
+        if len(channels) > 12 or max(channels) > 4096:
+            raise ValueError(
+                f"must be at most 12 stages of at most 4096 channels "
+                f"(got {len(channels)} stages, the widest {max(channels)})"
+            )
         return channels
 
 
@@ -423,6 +461,56 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    YAML says keys are unique, but PyYAML keeps the last one silently, so a settings file with
+    ``lr:`` twice would train with whichever came last without a word.
+    """
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping in a settings file names the same key twice."""
+
+    def __init__(self, key: Any, mark: Any):
+        super().__init__(None, None, f"duplicate key {key!r}", mark)
+        self.key = key
+
+
+def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key: the base constructor reports it
+            continue
+        if duplicate:
+            raise DuplicateKeyError(key, key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def parse_yaml(text: str, source: str | Path) -> Any:
+    """Parse settings YAML (safe tags only, unique keys); one-line :class:`SettingsError` otherwise."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        line = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark is not None else ""
+        raise SettingsError(f"{source}: duplicate key {exc.key!r}{line}; give each setting once") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SettingsError(f"{source}: not valid YAML{where}") from None
+    except RecursionError:
+        raise SettingsError(f"{source}: nested too deeply to be a settings file") from None
+
+
 def load_preset(name: str) -> dict[str, Any]:
     """The nested dict of a bundled preset."""
     path = resources.files("lvcg_cli") / "assets" / "presets" / f"{name}.yaml"
@@ -431,20 +519,31 @@ def load_preset(name: str) -> dict[str, Any]:
         raise SettingsError(
             f"--preset: unknown preset {name!r}{hint}; available: {', '.join(preset_names())}"
         )
-    return yaml.safe_load(path.read_text()) or {}
+    return parse_yaml(path.read_text(), f"preset {name}") or {}
 
 
 def load_yaml_file(path: str | Path) -> dict[str, Any]:
     """A settings YAML file as a nested dict, with one-line errors."""
     path = Path(path)
+    if path.is_dir():
+        raise SettingsError(f"{path}: is a folder, not a settings file")
     if not path.is_file():
         raise SettingsError(f"{path}: settings file not found")
     try:
-        loaded = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SettingsError(f"{path}: not valid YAML{where}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        from lvcg_cli.errors import os_error_cause
+
+        raise SettingsError(f"{path}: cannot read settings file ({os_error_cause(exc)})") from None
+    if len(data) > MAX_SETTINGS_BYTES:
+        raise SettingsError(
+            f"{path}: {len(data)} bytes is not a settings file (at most {MAX_SETTINGS_BYTES})"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not a text (UTF-8) settings file (byte {exc.start})") from None
+    loaded = parse_yaml(text, path)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -461,6 +560,37 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             dotted = key[len(ENV_PREFIX) :].lower().replace(ENV_NESTED_DELIMITER, ".")
             found[dotted] = value
     return found
+
+
+def unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``LVCG_*`` variables lvcg does not read: neither ``LVCG_<SECTION>__<KEY>`` nor one of :data:`KNOWN_ENV`."""
+    environ = os.environ if environ is None else environ
+    return sorted(
+        key
+        for key in environ
+        if key.startswith(ENV_PREFIX) and ENV_NESTED_DELIMITER not in key and key not in KNOWN_ENV
+    )
+
+
+_warned_env: set[str] = set()
+
+
+def warn_unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Warn once per process about each ``LVCG_*`` variable that lvcg ignores (``LVCG_TRAIN=1``)."""
+    from lvcg_cli.console import warn
+
+    sections = sorted({k.split(".")[0] for k in _valid_keys()})
+    new = [key for key in unknown_env(environ) if key not in _warned_env]
+    for key in new:
+        _warned_env.add(key)
+        stem = key[len(ENV_PREFIX) :].lower()
+        close = difflib.get_close_matches(stem.split("_")[0], sections, n=1, cutoff=0.6)
+        example = f"LVCG_{close[0].upper()}__<KEY>" if close else "LVCG_TRAIN__LR"
+        warn(
+            f"environment variable {key} is not an lvcg setting and is ignored (settings are "
+            f"LVCG_<SECTION>__<KEY>, e.g. {example}; other lvcg variables: {', '.join(KNOWN_ENV)})"
+        )
+    return new
 
 
 def parse_dotted_args(args: Sequence[str]) -> dict[str, str]:
@@ -559,6 +689,8 @@ def _describe_error(err: dict[str, Any]) -> str:
         return f"must be an integer{got}"
     if kind in {"float_parsing", "float_type"}:
         return f"must be a number{got}"
+    if kind == "finite_number":
+        return f"must be a finite number{got}"
     if kind in {"bool_parsing", "bool_type"}:
         return f"must be true or false{got}"
     message = str(err.get("msg", "invalid value"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -103,7 +102,14 @@ def register(app: typer.Typer) -> None:
         mask = visible_from(visible)
         leads = lead_map_from(lead_map)
 
-        from lvcg_cli.downstream.embed import Embedder, expand_inputs, npy_bytes, save_embeddings
+        from lvcg_cli.downstream.embed import (
+            NONFINITE_EMBEDDING,
+            Embedder,
+            check_finite_rows,
+            expand_inputs,
+            npy_bytes,
+            save_embeddings,
+        )
         from lvcg_cli.engine.checkpoint import load_model
         from lvcg_cli.engine.device import describe, select_device, set_inference_threads
 
@@ -148,6 +154,9 @@ def register(app: typer.Typer) -> None:
                         console.warn(f"skipping {item.error.path}: {item.error.problem}")
 
                 result = embedder.embed_paths(paths, on_record=tick)
+            for path, problem in result.skipped:
+                if problem == NONFINITE_EMBEDDING and len(paths) > 1:
+                    console.warn(f"skipping {path}: {problem}")
             ids, vectors, skipped = result.ids, result.embeddings, result.skipped + missing
         if len(ids) == 0:
             if len(skipped) == 1:
@@ -158,8 +167,8 @@ def register(app: typer.Typer) -> None:
             save_embeddings(output, ids, vectors, squeeze=squeeze)
         else:
             array = vectors[0] if squeeze else vectors
-            sys.stdout.buffer.write(npy_bytes(array))
-            sys.stdout.buffer.flush()
+            check_finite_rows(vectors, ids, "stdout")
+            console.write_stdout_bytes(npy_bytes(array))  # all of it, or an error
         elapsed = time.perf_counter() - started
         where = f" to {output}" if output is not None else ""
         console.info(
@@ -194,4 +203,9 @@ def _embed_prepared(embedder, name: str, split: str | None, settings) -> tuple[l
             windows = np.concatenate([data.windows(int(i), int(i) + 1) for i in part])
             out[lo : lo + part.size] = embedder.embed_windows(windows, present[part])
             bar.advance(task, part.size)
-    return ids[rows].tolist(), out
+    from lvcg_cli.downstream.embed import NONFINITE_EMBEDDING
+
+    finite = np.isfinite(out).all(axis=1)
+    for i in np.flatnonzero(~finite):
+        console.warn(f"skipping {name} record {ids[rows[i]]}: {NONFINITE_EMBEDDING}")
+    return ids[rows][finite].tolist(), out[finite]

@@ -6,6 +6,7 @@ prints the outcome; the loop lives in :mod:`lvcg_cli.engine.trainer`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from lvcg_cli.commands._common import (
     settings_from,
 )
 from lvcg_cli.errors import LvcgError
+from lvcg_cli.locks import exclusive
 from lvcg_cli.settings import Settings
 
 DEFAULT_PRESET = "lvcg-tiny"
@@ -165,8 +167,13 @@ def run_pretrain(settings: Settings, *, resume: bool = False, resume_path: str |
         if not ctx.is_main:
             console.set_quiet(True)
 
+    held = contextlib.ExitStack()  # the run folder's lock, held until training ends
+
     def prepare() -> tuple[Path, Path | None, bool]:
-        """Claim the run folder (rank 0), write config.yaml, check the data; returns (folder, resume from, created)."""
+        """Claim and lock the run folder (rank 0), write config.yaml, check the data.
+
+        Returns (folder, checkpoint to resume from, whether this run created the folder).
+        """
         if resume or resume_path is not None:
             run_dir, ckpt = _resume_target(settings, resume_path)
             created = not run_dir.exists()
@@ -181,12 +188,21 @@ def run_pretrain(settings: Settings, *, resume: bool = False, resume_path: str |
                 run_dir, "add --resume to continue it, or choose another --run-id / --out"
             )
         try:
+            held.enter_context(exclusive(run_dir, what="pretrain"))  # a second writer refuses, naming us
             write_text_atomic(run_dir / "config.yaml", settings.to_yaml())
             open_sources(settings)  # builds the default data once and fails early on missing/corrupt data
         except BaseException as exc:
             runs.abandon(run_dir, runs.failure_reason(exc), created=created)
             raise
         return run_dir, ckpt, created
+
+    with held:
+        return _train_prepared(settings, plan, ctx, prepare, train, train_worker)
+
+
+def _train_prepared(settings: Settings, plan: Any, ctx: Any, prepare, train, train_worker) -> Any:
+    """Prepare the run folder (locking it) and train; the caller holds the lock until this returns."""
+    from lvcg_cli.engine import distributed
 
     if ctx is None:
         run_dir, ckpt, created = prepare()

@@ -93,6 +93,11 @@ class PackedCache:
             if path.is_dir() and _shard_dirs(path):
                 raise LvcgError(f"{path}: holds shards; open it with open_datasets (it uses every shard)")
             if path.is_dir() and (path / ".partial").is_dir():
+                from lvcg_cli.locks import describe_holder, holder_of
+
+                holder = holder_of(path)
+                if holder is not None:
+                    raise LvcgError(f"{path}: being prepared right now ({describe_holder(holder)})")
                 raise LvcgError(
                     f"{path}: preparation has not finished (run the same `lvcg prepare-data` command to continue)"
                 )

@@ -2,20 +2,28 @@
 
 How it stays safe and restartable:
 
+0. The output folder is locked (:mod:`lvcg_cli.locks`) for the whole run: a second
+   ``prepare-data`` into the same folder refuses with one line naming the running one. Pool
+   workers die with the parent (``PR_SET_PDEATHSIG``) and share its lock, so a rerun after
+   ``kill -9`` never races a leftover worker. Temporary files of killed writers are removed.
 1. The plan (every record, its labels and split) is built first and sliced for ``--shard i/n``.
 2. Records are processed in fixed chunks of ``chunk_size`` (recorded in ``.partial/job.json``).
    A worker reads and preprocesses its chunk and writes ``.partial/chunks/<k>.npy`` then
-   ``<k>.json`` (both atomically); the ``.json`` is the chunk's done-marker. A killed run loses
-   at most the chunks in flight; the next run skips every chunk with a marker. If the record list
-   or preprocessing changed, the partial work is discarded (said in one line).
-3. Finished chunks are copied in order into ``.partial/signals.npy`` (an ``open_memmap``); the
-   number copied is recorded after each copy, and each chunk file is deleted once copied, so disk
-   use stays at about one cache.
+   ``<k>.json`` (both atomically); the ``.json`` is the chunk's done-marker and holds a CRC-32 of
+   every row. A killed run loses at most the chunks in flight; the next run skips every chunk
+   with a marker. If the record list or preprocessing changed, the partial work is discarded
+   (said in one line).
+3. Finished chunks are checked against their markers and copied in order into
+   ``.partial/signals.npy`` (an ``open_memmap``); the number copied is recorded after each copy,
+   and each chunk file is deleted once copied, so disk use stays at about one cache.
 4. ``signals.npy``, ``manifest.csv``, ``manifest.jsonl`` and ``skipped.tsv`` are moved/written into
-   place, and ``meta.json`` (``complete: true``) is written last. Without it readers refuse the folder.
+   place, the result is verified (array shape = row count = manifest rows, no chunk left
+   uncopied, the first and last row of every chunk read back against its CRC), and only then is
+   ``meta.json`` (``complete: true``) written. Without it readers refuse the folder.
 
 Bad records (``RecordError`` from the signals layer) are skipped and logged with their reason;
-the rest is written.
+the rest is written. An output that cannot be written (full or read-only disk) stops the run
+with one line; finished chunks are kept for the rerun.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ import os
 import re
 import shutil
 import signal as signal_module
+import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -39,8 +49,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from lvcg_cli import paths
-from lvcg_cli.atomic import atomic_path, write_text_atomic
+from lvcg_cli import locks, paths
+from lvcg_cli.atomic import atomic_path, output_error, write_text_atomic
 from lvcg_cli.console import info, progress
 from lvcg_cli.datasets import cache as cache_mod
 from lvcg_cli.datasets.registry import Plan, module_for, record_path_without_suffix, resolve_root
@@ -100,9 +110,57 @@ def shard_slice(n: int, shard: tuple[int, int] | None) -> slice:
 # ------------------------------------------------------------------------------------------
 # worker side
 # ------------------------------------------------------------------------------------------
-def _init_worker() -> None:
+def _init_worker(parent_pid: int | None = None) -> None:
     # Ctrl-C goes to the whole process group: the parent decides, workers finish their chunk.
     signal_module.signal(signal_module.SIGINT, signal_module.SIG_IGN)
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Make this worker process end as soon as the job's parent process ends, even by ``kill -9``.
+
+    Why: a pool worker whose parent was killed used to go on writing chunks for minutes,
+    re-parented to PID 1, racing the rerun a user starts at once. On Linux the kernel sends
+    SIGKILL when the parent dies (``PR_SET_PDEATHSIG``, via ctypes; with forkserver the parent is
+    the server, which itself ends with the job); elsewhere a daemon thread polls the parent every
+    ``poll_s`` seconds. Either way the parent's folder lock, inherited by forked workers, stays
+    held until the last of them is gone.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal_module.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not _process_alive(parent_pid):  # the parent died before the signal was armed
+        os._exit(1)
+    if armed:
+        return
+    import threading
+
+    def watch() -> None:
+        while _process_alive(parent_pid):
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lvcg-parent-watch", daemon=True).start()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def process_record(
@@ -121,6 +179,12 @@ def process_record(
         signal = np.clip(signal, -FLOAT16_LIMIT_MV, FLOAT16_LIMIT_MV)
         flags = [*flags, "clipped"]
     return signal.astype(np.float16), np.asarray(present, dtype=bool), list(flags)
+
+
+def row_checksums(block: np.ndarray) -> list[int]:
+    """CRC-32 of each row's little-endian float16 bytes: what the assembled cache is verified against."""
+    data = np.ascontiguousarray(block, dtype="<f2")
+    return [zlib.crc32(row.tobytes()) for row in data]
 
 
 def run_chunk(
@@ -155,6 +219,7 @@ def run_chunk(
     with atomic_path(folder / f"{index:06d}.npy") as tmp:
         np.save(tmp, out[: len(written)])
     marker = {"index": index, "n": len(record_paths), "written": written, "flags": flags, "present": present}
+    marker["row_crc32"] = row_checksums(out[: len(written)])
     marker["skipped"] = skipped
     write_text_atomic(folder / f"{index:06d}.json", json.dumps(marker))
     return marker
@@ -212,6 +277,25 @@ def prepare_dataset(
     module.check_layout(root_path, settings)
     base = Path(out).expanduser() if out is not None else default_out(module.NAME, settings)
     target = base / cache_mod.shard_dir_name(*shard) if shard else base
+    with locks.exclusive(target, what="prepare-data"):  # one writer per output folder
+        _remove_stale_temporaries(target)
+        return _prepare_locked(
+            module, root_path, base, target, settings, workers, shard, force, on_chunk, lead_map
+        )
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Temporary files of writers killed mid-write (safe to remove: we hold the folder's lock)."""
+    for folder in (target, target / PARTIAL, target / PARTIAL / "chunks"):
+        for tmp in folder.glob(".*.tmp*") if folder.is_dir() else ():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _prepare_locked(
+    module, root_path, base, target, settings, workers, shard, force, on_chunk, lead_map
+) -> PrepareResult:
+    """The body of :func:`prepare_dataset`, run while this process holds ``target``'s lock."""
     want = cache_mod.preprocessing_of(settings.data)
     if lead_map:
         want = {**want, "lead_map": dict(lead_map)}
@@ -425,7 +509,10 @@ def _start_pool(n_workers: int) -> ProcessPoolExecutor:
     else:
         method = "forkserver" if "forkserver" in methods else "spawn"
     executor = ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=multiprocessing.get_context(method), initializer=_init_worker
+        max_workers=n_workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
     )
     executor.submit(_noop).result()  # with fork, every worker is started at the first submit
     return executor
@@ -447,6 +534,90 @@ def _run_pool(
             finished(k, future.result())
 
 
+def _copy_chunks(
+    partial_signals, final_signals, chunk_dir, markers, copied, state_path, n_written, n
+) -> None:
+    """Copy chunks ``copied..`` into the partial signals file in order, each checked against its marker."""
+    from numpy.lib.format import open_memmap
+
+    n_chunks = len(markers)
+    if copied == 0 or not partial_signals.is_file():
+        copied = 0
+        # Header + a sparse file of the final size; rows are then written with plain file I/O
+        # (a memmap would keep every written page mapped, growing RSS with N).
+        header_only = open_memmap(partial_signals, mode="w+", dtype=np.float16, shape=(n_written, 12, n))
+        del header_only
+    row_bytes = 12 * n * 2
+    with open(partial_signals, "r+b") as handle:
+        major, _ = np.lib.format.read_magic(handle)
+        reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        reader(handle)
+        data_start = handle.tell()
+        offset = sum(len(m["written"]) for m in markers[:copied])
+        for k in range(copied, n_chunks):
+            m = len(markers[k]["written"])
+            if m:
+                block = np.load(chunk_dir / f"{k:06d}.npy")
+                _check_chunk(chunk_dir, k, block, markers[k], n)
+                handle.seek(data_start + offset * row_bytes)
+                handle.write(np.ascontiguousarray(block, dtype="<f2").tobytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+            offset += m
+            write_text_atomic(state_path, json.dumps({"copied": k + 1}))
+            with contextlib.suppress(FileNotFoundError):
+                (chunk_dir / f"{k:06d}.npy").unlink()
+    os.replace(partial_signals, final_signals)
+
+
+def _check_chunk(chunk_dir: Path, k: int, block: np.ndarray, marker: dict, n: int) -> None:
+    """A chunk file must hold exactly the rows its marker describes (else another writer touched it)."""
+    want = marker.get("row_crc32")
+    shape_ok = block.shape == (len(marker["written"]), 12, n) and block.dtype == np.float16
+    if shape_ok and (want is None or row_checksums(block) == want):
+        return
+    for suffix in (".npy", ".json"):  # the next run redoes this chunk
+        with contextlib.suppress(FileNotFoundError):
+            (chunk_dir / f"{k:06d}{suffix}").unlink()
+    raise LvcgError(
+        f"{chunk_dir / f'{k:06d}.npy'}: does not match its marker (shape {block.shape}); "
+        "it was removed: run the same command again to prepare it anew"
+    )
+
+
+def _verify(target: Path, chunk_dir: Path, markers: list[dict], n_written: int, n: int, manifest) -> None:
+    """Checks run before a cache is marked complete: counts, no unwritten chunk, rows where they belong.
+
+    Cheap by design (a stat, the array header, and two rows per chunk read back), so it adds
+    nothing noticeable to a run; a failure leaves the cache unmarked, i.e. not trusted by readers.
+    """
+    problems = []
+    signals = np.load(target / cache_mod.SIGNALS_FILE, mmap_mode="r")
+    if signals.shape != (n_written, 12, n) or signals.dtype != np.float16:
+        problems.append(
+            f"signals.npy holds {signals.dtype} {signals.shape}, expected float16 ({n_written}, 12, {n})"
+        )
+    if len(manifest) != n_written:
+        problems.append(f"manifest has {len(manifest)} rows for {n_written} records")
+    left = sorted(p.name for p in chunk_dir.glob("*.npy"))
+    if left:
+        problems.append(f"chunk file(s) {', '.join(left[:3])} were never copied")
+    offset = 0
+    for k, marker in enumerate(markers):
+        want, m = marker.get("row_crc32"), len(marker["written"])
+        if want is not None and m and not problems:
+            for local in sorted({0, m - 1}):
+                if zlib.crc32(np.ascontiguousarray(signals[offset + local], "<f2").tobytes()) != want[local]:
+                    problems.append(f"row {offset + local} (chunk {k}) does not hold what was prepared")
+                    break
+        offset += m
+    del signals
+    if problems:
+        raise LvcgError(
+            f"{target}: not marked complete, verification failed: {problems[0]}; prepare it again with --force"
+        )
+
+
 def _assemble(
     target: Path,
     records: pd.DataFrame,
@@ -458,9 +629,13 @@ def _assemble(
     shard,
     source: dict[str, Any],
 ):
-    """Copy finished chunks into one memmap (resumably), then write the tables and meta.json last."""
-    from numpy.lib.format import open_memmap
-
+    """Copy finished chunks into one memmap (resumably), verify, then write the tables and meta.json last."""
+    unwritten = [k for k in range(n_chunks) if not (chunk_dir / f"{k:06d}.json").is_file()]
+    if unwritten:
+        raise LvcgError(
+            f"{target}: chunk(s) {', '.join(map(str, unwritten[:5]))} of {n_chunks} were never written; "
+            "run the same command again to prepare them"
+        )
     markers = [json.loads((chunk_dir / f"{k:06d}.json").read_text()) for k in range(n_chunks)]
     chunk_size = json.loads((target / PARTIAL / "job.json").read_text())["chunk_size"]
     rows, flags, present, skipped_rows = [], [], [], []
@@ -478,34 +653,10 @@ def _assemble(
     final_signals = target / cache_mod.SIGNALS_FILE
     copied = json.loads(state_path.read_text())["copied"] if state_path.is_file() else 0
     if copied < n_chunks or not final_signals.is_file():
-        if copied == 0 or not partial_signals.is_file():
-            copied = 0
-            # Header + a sparse file of the final size; rows are then written with plain file I/O
-            # (a memmap would keep every written page mapped, growing RSS with N).
-            header_only = open_memmap(partial_signals, mode="w+", dtype=np.float16, shape=(n_written, 12, n))
-            del header_only
-        row_bytes = 12 * n * 2
-        with open(partial_signals, "r+b") as handle:
-            major, _ = np.lib.format.read_magic(handle)
-            reader = (
-                np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            )
-            reader(handle)
-            data_start = handle.tell()
-            offset = sum(len(m["written"]) for m in markers[:copied])
-            for k in range(copied, n_chunks):
-                m = len(markers[k]["written"])
-                if m:
-                    block = np.load(chunk_dir / f"{k:06d}.npy")
-                    handle.seek(data_start + offset * row_bytes)
-                    handle.write(np.ascontiguousarray(block, dtype="<f2").tobytes())
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                offset += m
-                write_text_atomic(state_path, json.dumps({"copied": k + 1}))
-                with contextlib.suppress(FileNotFoundError):
-                    (chunk_dir / f"{k:06d}.npy").unlink()
-        os.replace(partial_signals, final_signals)
+        try:
+            _copy_chunks(partial_signals, final_signals, chunk_dir, markers, copied, state_path, n_written, n)
+        except OSError as exc:
+            raise output_error(partial_signals, exc) from None
 
     written = records.iloc[rows].reset_index(drop=True)
     label_columns = [c for c in written.columns if ":" in c and not c.startswith("split:")]
@@ -542,6 +693,7 @@ def _assemble(
     with atomic_path(target / cache_mod.SKIPPED_FILE) as tmp:
         skipped.to_csv(tmp, sep="\t", index=False)
 
+    _verify(target, chunk_dir, markers, n_written, n, manifest)
     meta = {
         "format": cache_mod.FORMAT,
         "dataset": plan.dataset,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from lvcg_cli.signals.io import Record
 
 EMBED_FORMATS = (".npy", ".npz", ".parquet")
+NONFINITE_EMBEDDING = "the model's embedding of this record is not finite (NaN or inf)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +291,9 @@ class Embedder:
                 flush()
         if pending:
             flush()
+        finite = [p for p in kept if np.isfinite(sums[p.index]).all()]
+        skipped.extend((p.path, NONFINITE_EMBEDDING) for p in kept if not np.isfinite(sums[p.index]).all())
+        kept = finite
         if kept:
             embeddings = np.stack([(sums[p.index] / counts[p.index]).astype(np.float32) for p in kept])
         else:
@@ -339,6 +343,16 @@ def check_output_suffix(path: str | Path, allowed: Sequence[str] = EMBED_FORMATS
     return suffix
 
 
+def check_finite_rows(values: np.ndarray, ids: Sequence[str] | None, where: str) -> None:
+    """Refuse to write results holding NaN/inf: a one-line error naming the first bad record."""
+    values = np.asarray(values)
+    bad = ~np.isfinite(values.reshape(values.shape[0], -1) if values.ndim > 1 else values[None]).all(axis=-1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        name = ids[first] if ids is not None and first < len(ids) else f"row {first}"
+        raise LvcgError(f"{where}: not written: the result for {name} is not finite (NaN or inf)")
+
+
 def npy_bytes(array: np.ndarray) -> bytes:
     """An array as the bytes of a ``.npy`` file (for stdout)."""
     buffer = io.BytesIO()
@@ -364,6 +378,7 @@ def save_embeddings(
 
     suffix = check_output_suffix(path)
     embeddings = np.asarray(embeddings, dtype=np.float32)
+    check_finite_rows(embeddings, ids, str(path))
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401

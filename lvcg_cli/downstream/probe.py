@@ -352,6 +352,14 @@ def cached_embeddings(
         except (OSError, ValueError):
             pass  # damaged entry: recompute
     features = emb.embed(data, device, batch_size, progress, visible)
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
+    if bad.size:
+        ids = np.concatenate([cache.manifest["id"].to_numpy(dtype=str) for cache in data.caches])
+        first = ids[int(bad[0])] if int(bad[0]) < ids.size else f"row {int(bad[0])}"
+        raise LvcgError(
+            f"{data.name}: the {emb.kind} features of {bad.size} record(s) are not finite (NaN or inf), "
+            f"e.g. {first}; nothing was cached or probed"
+        )
     with atomic_path(target) as tmp:
         np.save(tmp, features, allow_pickle=False)
     return features, False

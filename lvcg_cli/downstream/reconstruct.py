@@ -42,7 +42,7 @@ import torch
 from lvcg_cli.downstream.baselines import LeadMap, complete_limb_leads, linear_map, physics_map
 from lvcg_cli.downstream.embed import choose_visible, filtered_signal
 from lvcg_cli.downstream.metrics import pearson_r, ptp_ratio, rmse
-from lvcg_cli.errors import LvcgError
+from lvcg_cli.errors import LvcgError, RecordError
 from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS
 from lvcg_cli.signals.preprocess import bandpass, fix_window, resample
 
@@ -291,6 +291,8 @@ class Reconstructor:
         out = np.asarray(estimate, np.float32).copy()
         out[seen] = record.signal[seen]
         out, derived = complete_limb_leads(out, seen)
+        if not np.isfinite(out).all():
+            raise RecordError(record.path, f"the {self.method} reconstruction is not finite (NaN or inf)")
         result = Reconstruction(
             id=record.id,
             path=str(record.path),
@@ -435,6 +437,9 @@ def save_reconstructions(path: str | Path, results: Sequence[Reconstruction]) ->
         )
     if suffix != ".npz" and len(results) != 1:
         raise LvcgError(f"{path}: {len(results)} records need one .npz output (-o out.npz), not {suffix}")
+    for rec in results:
+        if not np.isfinite(rec.signal).all():
+            raise LvcgError(f"{path}: not written: the reconstruction of {rec.id} is not finite (NaN or inf)")
     if suffix == ".npz":
         arrays: dict[str, np.ndarray] = {"leads": np.asarray(CANONICAL_LEADS)}
         for rec in results:

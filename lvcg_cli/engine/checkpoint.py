@@ -145,8 +145,10 @@ def save_checkpoint(
         payload["rng"] = rng
     if extra:
         payload["extra"] = extra
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        # Through a Python file object, a full disk is an OSError (atomic_path says it in one line);
+        # torch's own path writer turns it into a RuntimeError about zip positions.
+        torch.save(payload, handle)
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,6 +184,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     for key in ("model_state", "settings", "arch", "step"):
         if key not in ckpt:
             raise LvcgError(f"{path}: incomplete checkpoint (no {key!r} entry)")
+    if not isinstance(ckpt["model_state"], dict):
+        raise LvcgError(f"{path}: not an lvcg checkpoint (model_state is not a table of tensors)")
+    check_finite_state(ckpt["model_state"], path)
     return ckpt
 
 
@@ -208,6 +213,22 @@ def _load_failure(exc: BaseException) -> str:
         )
     cause = _first_sentence(text) or type(exc).__name__
     return f"truncated or corrupt: {cause}"
+
+
+def check_finite_state(state: dict[str, Any], path: str | Path = "checkpoint") -> None:
+    """Refuse weights holding NaN or inf: every output of such a model would be NaN, silently."""
+    bad = {
+        name: int((~torch.isfinite(t)).sum())
+        for name, t in state.items()
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all())
+    }
+    if bad:
+        name, count = next(iter(bad.items()))
+        more = f" and {len(bad) - 1} more tensor(s)" if len(bad) > 1 else ""
+        raise LvcgError(
+            f"{path}: weights are not finite ({count} NaN/inf values in {name}{more}); "
+            "training diverged or the file is damaged"
+        )
 
 
 def _known_only(tree: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:

@@ -15,11 +15,20 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 
+import torch
+
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.model.lvcg import LVCG
 from lvcg_cli.settings import DataSettings, ModelSettings, load_preset
 
-__all__ = ["build_model", "list_models", "model_settings", "register_model"]
+__all__ = [
+    "MAX_PARAMETERS",
+    "build_model",
+    "count_parameters",
+    "list_models",
+    "model_settings",
+    "register_model",
+]
 
 Builder = Callable[[ModelSettings, DataSettings], LVCG]
 _REGISTRY: dict[str, Builder] = {}
@@ -57,9 +66,30 @@ def model_settings(name: str, **overrides) -> ModelSettings:
     return ModelSettings(**fields)
 
 
-def build_model(model: ModelSettings, data: DataSettings | None = None) -> LVCG:
-    """Build the architecture ``model.name`` with the given (resolved) settings."""
+MAX_PARAMETERS = 1_000_000_000
+"""Most parameters a model may have (4 GiB in float32; lvcg-base has 4.7M): checked before allocating."""
+
+
+def count_parameters(model: ModelSettings, data: DataSettings | None = None) -> int:
+    """Parameters of the architecture these settings describe, counted on the meta device (no memory)."""
     _check_name(model.name)
+    with torch.device("meta"):
+        shell = _REGISTRY[model.name](model, data or DataSettings())
+    return int(sum(p.numel() for p in shell.parameters()))
+
+
+def build_model(model: ModelSettings, data: DataSettings | None = None) -> LVCG:
+    """Build the architecture ``model.name`` with the given (resolved) settings.
+
+    The size is counted first without allocating, so settings asking for an absurd model (a
+    hostile or corrupt checkpoint, a typo) are one line instead of an out-of-memory crash.
+    """
+    n_params = count_parameters(model, data)
+    if n_params > MAX_PARAMETERS:
+        raise LvcgError(
+            f"--model: these settings describe a model of {n_params:,} parameters "
+            f"({n_params * 4 / 2**30:,.0f} GiB in float32), over the bound of {MAX_PARAMETERS:,}"
+        )
     return _REGISTRY[model.name](model, data or DataSettings())
 
 

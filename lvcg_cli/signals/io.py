@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from lvcg_cli.errors import RecordError
+from lvcg_cli.signals import validate
 from lvcg_cli.signals.leads import CANONICAL_LEADS, LIMB_FROM_I_II, N_LEADS, assign_leads
 from lvcg_cli.signals.preprocess import MAX_NAN_GAP_S, repair_nonfinite
 from lvcg_cli.signals.readers import FORMATS, SUPPORTED, read_format, sniff
@@ -106,11 +107,15 @@ def read_record(
     """
     kind, target = _resolve(Path(path))
     if kind == "wfdb":
+        facts = validate.check_wfdb_header(target)  # before any sample is read (signals/validate.py)
         signal, fs, names, units, comments, meta = _read_wfdb(target)
     elif kind == "cpsc":
+        facts = validate.check_cpsc_file(target)
         signal, fs, names, units, comments, meta = _read_cpsc(target)
     else:
+        facts = None  # clinical formats: the reader sized its arrays from the file itself
         signal, fs, names, units, comments, meta = read_format(kind, target)
+    validate.check_signals(target, signal, fs, names, units, facts)
     return _to_record(target, signal, fs, names, units, comments, meta, max_nan_gap_s, lead_map)
 
 
