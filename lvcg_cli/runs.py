@@ -102,6 +102,8 @@ def abandon(path: str | Path, reason: str, *, created: bool = True) -> Path | No
             shutil.rmtree(path, ignore_errors=True)
         else:
             for item in path.iterdir():
+                if item.name == LOCK_NAME:  # its holder removes it on release
+                    continue
                 shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
         return None
     marker = path / FAILED_FILE

@@ -187,8 +187,10 @@ def run_pretrain(settings: Settings, *, resume: bool = False, resume_path: str |
             run_dir, created = runs.claim_named(
                 run_dir, "add --resume to continue it, or choose another --run-id / --out"
             )
+        held.enter_context(
+            exclusive(run_dir, what="pretrain")
+        )  # another writer's folder: refuse, touch nothing
         try:
-            held.enter_context(exclusive(run_dir, what="pretrain"))  # a second writer refuses, naming us
             write_text_atomic(run_dir / "config.yaml", settings.to_yaml())
             open_sources(settings)  # builds the default data once and fails early on missing/corrupt data
         except BaseException as exc:

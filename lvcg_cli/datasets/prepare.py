@@ -277,10 +277,17 @@ def prepare_dataset(
     module.check_layout(root_path, settings)
     base = Path(out).expanduser() if out is not None else default_out(module.NAME, settings)
     target = base / cache_mod.shard_dir_name(*shard) if shard else base
+    want = cache_mod.preprocessing_of(settings.data)
+    if lead_map:
+        want = {**want, "lead_map": dict(lead_map)}
+    source = source_of(module, root_path, settings)
+    source["preprocessing"] = want  # with the lead map, which also shapes what a cache holds
+    if not force:
+        _check_siblings(target, base, shard, source)  # before the lock creates the shard's folder
     with locks.exclusive(target, what="prepare-data"):  # one writer per output folder
         _remove_stale_temporaries(target)
         return _prepare_locked(
-            module, root_path, base, target, settings, workers, shard, force, on_chunk, lead_map
+            module, root_path, target, settings, workers, shard, force, on_chunk, source, lead_map
         )
 
 
@@ -293,21 +300,13 @@ def _remove_stale_temporaries(target: Path) -> None:
 
 
 def _prepare_locked(
-    module, root_path, base, target, settings, workers, shard, force, on_chunk, lead_map
+    module, root_path, target, settings, workers, shard, force, on_chunk, source, lead_map
 ) -> PrepareResult:
     """The body of :func:`prepare_dataset`, run while this process holds ``target``'s lock."""
-    want = cache_mod.preprocessing_of(settings.data)
-    if lead_map:
-        want = {**want, "lead_map": dict(lead_map)}
+    want = source["preprocessing"]
     result = PrepareResult(dataset=module.NAME, path=target)
-
-    source = source_of(module, root_path, settings)
-    source["preprocessing"] = want  # with the lead map, which also shapes what a cache holds
-
     if force:
         _clear_outputs(target)
-    else:
-        _check_siblings(target, base, shard, source)
     if not force and (target / cache_mod.META_FILE).is_file():
         existing = cache_mod.PackedCache.open(target)
         differences = source_differences(existing.meta, source)
