@@ -112,7 +112,7 @@ def reconstruction_table(args, model, data, model_cfg, windows, present) -> None
     print()
     print("| visible | " + " | ".join(methods) + " | gain lvcg - best baseline | gain decoded - linear |")
     print("|---|" + "---|" * (len(methods) + 2))
-    rmse_rows = []
+    rmse_rows, gain_rows = [], []
     for spec in VISIBLE_SETS:
         mask = visible_mask(parse_leads(spec))
         hidden = [n for n in INDEPENDENT_LEADS if not mask[CANONICAL_LEADS.index(n)]]
@@ -127,9 +127,15 @@ def reconstruction_table(args, model, data, model_cfg, windows, present) -> None
         label = "{" + spec.replace(",", ", ") + "}"
         print(f"| {label} | " + " | ".join(cells) + f" | {gain:+} vs {best} | {gain_dec:+} |")
         rmse_rows.append((label, {n: f"{np.nanmean(e[n]):.4f} / {np.nanmedian(a[n]):.2f}" for n in methods}))
+        gain_rows.append((label, {b: bootstrap_mean(r["lvcg"] - r[b], n_boot=args.boot) for b in BASELINES}))
     print(
         "\ncells: mean Pearson r over records [95 % bootstrap interval]; gains: paired bootstrap over records"
     )
+    print("\nlvcg minus each baseline, mean r gain [95 % paired bootstrap interval over records]:")
+    print("| visible | " + " | ".join(BASELINES) + " |")
+    print("|---|" + "---|" * len(BASELINES))
+    for label, row in gain_rows:
+        print(f"| {label} | " + " | ".join(f"{row[b]:+}" for b in BASELINES) + " |")
     print(
         "\nmean RMSE (mV) / median peak-to-peak ratio (reconstruction / original; 1 = right size) "
         "over the hidden independent leads:"

@@ -158,6 +158,16 @@ def test_file_formats_round_trip_with_ids(records, tiny_checkpoint, tmp_path, su
     np.testing.assert_array_equal(array, expected)
     if suffix != ".npy":
         assert ids == ["rec0", "rec1", "rec2"]
+    from lvcg_cli.engine.checkpoint import load_model
+
+    names = load_model(tiny_checkpoint)[0].embedding_names  # every dimension is named in the file
+    if suffix == ".parquet":
+        import pandas as pd
+
+        assert list(pd.read_parquet(out).columns) == ["id", *names]
+    if suffix == ".npz":
+        with np.load(out) as data:
+            assert data["names"].tolist() == names and "qrs_vec_x" in names
 
 
 def test_refuses_to_write_binary_to_a_terminal_unless_forced(records, tiny_checkpoint, monkeypatch):

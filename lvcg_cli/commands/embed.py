@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
             raise LvcgError(f"no record could be embedded ({len(skipped)} skipped)")
         squeeze = data is None and len(inputs) == 1 and Path(inputs[0]).is_file() and len(ids) == 1
         if output is not None:
-            save_embeddings(output, ids, vectors, squeeze=squeeze)
+            save_embeddings(output, ids, vectors, squeeze=squeeze, names=model.embedding_names)
         else:
             array = vectors[0] if squeeze else vectors
             check_finite_rows(vectors, ids, "stdout")

@@ -367,18 +367,24 @@ def save_embeddings(
     *,
     squeeze: bool = False,
     extra: dict[str, Any] | None = None,
+    names: Sequence[str] | None = None,
 ) -> None:
     """Write embeddings atomically; the format follows the suffix.
 
     ``.npy``: the bare (N, D) array ((D,) when ``squeeze`` and N == 1); ``.npz``: ``embeddings``
-    (N, D), ``ids`` (N,) unicode and any ``extra`` arrays; ``.parquet``: one row per record with
-    an ``id`` column and float32 columns ``emb_0`` ... ``emb_{D-1}`` (needs pyarrow: ``lvcg[parquet]``).
+    (N, D), ``ids`` (N,) unicode, ``names`` (D,) unicode and any ``extra`` arrays; ``.parquet``: one
+    row per record with an ``id`` column and one float32 column per dimension, named by ``names``
+    (the model's ``embedding_names``: ``morph_0`` ... ``qrs_vec_x`` ...; ``emb_<i>`` without names;
+    needs pyarrow: ``lvcg[parquet]``).
     """
     from lvcg_cli.atomic import atomic_path
 
     suffix = check_output_suffix(path)
     embeddings = np.asarray(embeddings, dtype=np.float32)
     check_finite_rows(embeddings, ids, str(path))
+    columns = list(names) if names is not None else [f"emb_{i}" for i in range(embeddings.shape[1])]
+    if len(columns) != embeddings.shape[1] or len(set(columns)) != len(columns):
+        raise ValueError(f"{len(columns)} names for {embeddings.shape[1]} dimensions (or names repeat)")
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401
@@ -386,7 +392,7 @@ def save_embeddings(
             raise LvcgError(f"{path}: writing parquet needs pyarrow (pip install 'lvcg[parquet]')") from None
         import pandas as pd
 
-        frame = pd.DataFrame(embeddings, columns=[f"emb_{i}" for i in range(embeddings.shape[1])])
+        frame = pd.DataFrame(embeddings, columns=columns)
         frame.insert(0, "id", list(ids))
         with atomic_path(path) as tmp:
             frame.to_parquet(tmp, index=False)
@@ -397,7 +403,11 @@ def save_embeddings(
                 tmp, embeddings[0] if squeeze and embeddings.shape[0] == 1 else embeddings, allow_pickle=False
             )
         else:
-            arrays = {"embeddings": embeddings, "ids": np.asarray(list(ids), dtype=str)}
+            arrays = {
+                "embeddings": embeddings,
+                "ids": np.asarray(list(ids), dtype=str),
+                "names": np.asarray(columns, dtype=str),
+            }
             arrays.update(extra or {})
             np.savez(tmp, **arrays)
 
