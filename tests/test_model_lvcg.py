@@ -241,3 +241,31 @@ def test_residual_refine_starts_as_projection_and_cannot_bypass_the_tokens(signa
     changed = {k: v.clone() for k, v in batch.items()}
     changed["signal"][~changed["visible"]] = 7.0
     torch.testing.assert_close(model(changed)["recon"], out["recon"])
+
+
+@pytest.mark.parametrize("n_beats", [0, 2, None])
+def test_dense_beat_path_equals_the_compact_one(signals, n_beats):
+    """Accelerators compute every beat slot (no nonzero, no host sync); the CPU only the valid ones."""
+    model, batch = _model(), _batch(signals)
+    if n_beats is not None:
+        batch["beat_mask"][:] = False
+        batch["beat_mask"][:, :n_beats] = True
+    with torch.no_grad():
+        compact, emb = model(batch), model.embed(batch)
+        model.dense_beats = True
+        dense, emb_dense = model(batch), model.embed(batch)
+    for key in ("tokens", "states", "beats_out", "recon"):
+        torch.testing.assert_close(dense[key], compact[key], atol=1e-5, rtol=1e-5, msg=key)
+    torch.testing.assert_close(emb_dense, emb, atol=1e-5, rtol=1e-5)
+
+
+def test_bf16_autocast_runs_and_stays_close_to_fp32(signals):
+    model, batch = _model(), _batch(signals)
+    model.train()
+    fp32 = model.loss(batch, model(batch), LossWeights())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = model.loss(batch, model(batch), LossWeights())
+    bf16["total"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    for key in ("total", "hidden", "beat"):
+        assert float(bf16[key]) == pytest.approx(float(fp32[key]), rel=0.05), key

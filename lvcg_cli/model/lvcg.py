@@ -125,25 +125,45 @@ class LVCG(nn.Module):
         return self.lifter(shown, visible, self.lead_field.lift(shown, visible))
 
     def encode_beats(self, beats: Tensor, beat_mask: Tensor) -> Tensor:
-        """(B, K, 3, L) beats -> (B, K, n_tokens, d_token); only valid beats are encoded (padding: 0)."""
-        b, k = beat_mask.shape
-        idx = beat_mask.nonzero(as_tuple=True)
-        tokens = beats.new_zeros(b, k, self.n_tokens, self.d_token)
-        if idx[0].numel() == 0:
-            return tokens
-        return tokens.index_put(idx, self.encoder(beats[idx]))
+        """(B, K, 3, L) beats -> (B, K, n_tokens, d_token); padded beats give zero tokens.
+
+        See :meth:`_per_valid_beat` for how padded beats are skipped without a device sync.
+        """
+        tokens = self._per_valid_beat(self.encoder, beats, beat_mask)
+        return tokens.view(*beat_mask.shape, self.n_tokens, self.d_token)
 
     def decode_beats(self, tokens: Tensor, states: Tensor, beat_mask: Tensor) -> Tensor:
         """(B, K, n, d) tokens (+ (B, K, S) states) -> (B, K, 3, L); padded beats stay 0."""
-        b, k = beat_mask.shape
         z = tokens.flatten(2)
         if self.settings.decoder_state:
-            z = torch.cat([z, states], dim=-1)
-        idx = beat_mask.nonzero(as_tuple=True)
-        beats = z.new_zeros(b, k, 3, self.beat_len)
-        if idx[0].numel() == 0:
-            return beats
-        return beats.index_put(idx, self.decoder(z[idx]))
+            z = torch.cat([z, states.to(z.dtype)], dim=-1)
+        return self._per_valid_beat(self.decoder, z, beat_mask)
+
+    dense_beats: bool | None = None
+    """None: compute only the valid beats on the CPU, every beat slot elsewhere (see below)."""
+
+    def _per_valid_beat(self, net: nn.Module, x: Tensor, beat_mask: Tensor) -> Tensor:
+        """Apply ``net`` to the valid beats of (B, K, ...) ``x``; padded beats come out as zeros.
+
+        On the CPU only the valid beats are computed (picking them costs nothing there). On an
+        accelerator every beat slot is computed and the padded ones zeroed: picking them would need
+        ``nonzero``, a host-device synchronisation that stalls the GPU every step, and the padded
+        slots are cheap in a batched kernel. Both give the same values (GroupNorm, no batch
+        statistics: a beat's output never depends on another beat).
+        """
+        b, k = beat_mask.shape
+        dense = self.dense_beats if self.dense_beats is not None else x.device.type != "cpu"
+        if not dense:
+            idx = beat_mask.nonzero(as_tuple=True)
+            if idx[0].numel() == 0:
+                shape = net(x.new_zeros(1, *x.shape[2:])).shape[1:]
+                return x.new_zeros(b, k, *shape)
+            valid = net(x[idx])
+            return valid.new_zeros(b, k, *valid.shape[1:]).index_put(idx, valid)
+        out = net(x.flatten(0, 1))
+        out = out.view(b, k, *out.shape[1:])
+        keep = beat_mask.view(b, k, *([1] * (out.dim() - 2)))
+        return torch.where(keep, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
     def field_tokens(self, field: Tensor, bounds: Tensor, beat_mask: Tensor) -> tuple[Tensor, Tensor]:
         """A (B, 3, T) field -> (its beats divided by its RMS (B, K, 3, L), their tokens (B, K, n, d)).
