@@ -38,10 +38,71 @@ def test_plan_single_launch_and_join():
 
 def test_impossible_device_requests_fail_before_anything_starts(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    with pytest.raises(LvcgError, match=r"^--gpus 3: only 2 CUDA device\(s\) visible on this machine$"):
+    with pytest.raises(LvcgError) as exc:
         distributed.plan_launch(EngineSettings(accelerator="cuda", devices=3), environ={})
+    assert str(exc.value) == "--gpus 3: only 2 CUDA GPUs visible on this machine; run with --gpus 2"
+    plan = distributed.plan_launch(EngineSettings(accelerator="cuda", devices=2), environ={})
+    assert (plan.mode, plan.nprocs) == ("launch", 2)  # exactly as many as there are is fine
     with pytest.raises(LvcgError, match="DistributedDataParallel is not supported on Apple GPUs"):
         distributed.plan_launch(EngineSettings(accelerator="mps", devices=2), environ={})
+
+
+@pytest.mark.parametrize(
+    "count,environ,expected",
+    [
+        (1, {}, "--gpus 4: only 1 CUDA GPU visible on this machine; run with --gpus 1 (or leave out --gpus)"),
+        (
+            2,
+            {"CUDA_VISIBLE_DEVICES": "0,3"},
+            "--gpus 4: only 2 CUDA GPUs visible on this machine (CUDA_VISIBLE_DEVICES=0,3); run with --gpus 2",
+        ),
+    ],
+)
+def test_too_few_gpus_says_how_many_there_are_and_what_to_run(monkeypatch, count, environ, expected):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    with pytest.raises(LvcgError) as exc:
+        distributed.plan_launch(EngineSettings(accelerator="cuda", devices=4), environ=environ)
+    assert str(exc.value) == expected
+
+
+def test_no_gpu_at_all_points_to_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(LvcgError) as exc:
+        distributed.plan_launch(EngineSettings(accelerator="cuda", devices=2), environ={})
+    assert str(exc.value) == (
+        f"--gpus 2: no CUDA GPU is visible on this machine; this torch ({torch.__version__}) is a CPU-only "
+        "build; leave out --gpus to train on the CPU, or run on a machine with GPUs"
+    )
+    monkeypatch.setattr(torch.version, "cuda", "12.8")  # a CUDA build with the GPUs hidden
+    with pytest.raises(LvcgError) as exc:
+        distributed.plan_launch(
+            EngineSettings(accelerator="cuda", devices=1), environ={"CUDA_VISIBLE_DEVICES": ""}
+        )
+    assert str(exc.value) == (
+        "--gpus 1: no CUDA GPU is visible on this machine (CUDA_VISIBLE_DEVICES=); "
+        "leave out --gpus to train on the CPU, or run on a machine with GPUs"
+    )
+
+
+def test_too_many_gpus_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    """The real command: exit code 2, one line on stderr, no traceback, nothing written."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "LVCG_NO_PROGRESS": "1"}  # no GPU on any machine
+    proc = subprocess.run(
+        [sys.executable, "-m", "lvcg_cli", "pretrain", "--gpus", "2", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert (
+        len(lines) == 1
+        and "--gpus 2: no CUDA GPU is visible on this machine (CUDA_VISIBLE_DEVICES=)" in lines[0]
+    )
+    assert "leave out --gpus to train on the CPU" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_failing_rank_is_reported_as_one_line(capfd):

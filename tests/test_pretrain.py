@@ -246,8 +246,11 @@ def test_missing_or_corrupt_data_is_one_line(tmp_path):
 
 def test_more_gpus_than_visible_fails_at_once(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     result = invoke("--gpus", "4", "--out", str(tmp_path / "g"))
-    assert one_line_error(result) == "--gpus 4: only 1 CUDA device(s) visible on this machine"
+    assert one_line_error(result) == (
+        "--gpus 4: only 1 CUDA GPU visible on this machine; run with --gpus 1 (or leave out --gpus)"
+    )
     assert not (tmp_path / "g").exists()  # nothing was started or written
 
 
