@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -160,3 +161,48 @@ def test_two_cpu_processes_train_in_sync(tmp_path):
     from lvcg_cli.engine.trainer import param_checksum
 
     assert param_checksum(model) == checksums[0]  # the saved weights are those the ranks agreed on
+
+
+def _pretrain(run, *args: str, timeout: int = 240) -> list[dict]:
+    env = {**os.environ, "LVCG_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    common = [
+        "pretrain", "--accelerator", "cpu", "--max-steps", "3", "--out", str(run), "--data", "sim",
+        "--train.log_every", "1", "--train.warmup_steps", "1", "--train.val_records", "8",
+        # only the terms whose element count is the same for every sample (9 hidden leads x T ...):
+        # then the mean over ranks of each rank's mean is the mean over the global batch
+        "--train.visible", "random", "--train.visible_min", "3", "--train.visible_max", "3",
+        "--train.loss.beat", "0", "--train.loss.temporal", "0", "--train.loss.invariance", "0",
+        # >= 16 channels: with 8 (one channel per GroupNorm group) a conv bias before the norm has
+        # no gradient at all, and AdamW turns its rounding noise into steps that differ between runs
+        "--model.encoder_channels", "16,32", "--model.lifter_channels", "16", "--model.lifter_layers", "1",
+        "--model.state_dim", "16", "--model.d_token", "16",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "lvcg_cli", *common, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_two_ranks_train_like_one_process_with_the_same_global_batch(tmp_path):
+    """2 gloo ranks x batch 4 == 1 process x batch 8: the same samples per step (rank r takes every
+    other index of the same shuffled order), the same loss at every step, the same weights after."""
+    from lvcg_cli.engine.trainer import param_checksum
+
+    ddp = _pretrain(tmp_path / "ddp", "--devices", "2", "--train.batch_size", "4")
+    one = _pretrain(tmp_path / "one", "--devices", "1", "--train.batch_size", "8")
+    losses = {name: [m["loss"] for m in lines if "loss" in m] for name, lines in (("ddp", ddp), ("one", one))}
+    assert len(losses["ddp"]) == len(losses["one"]) == 3
+    np.testing.assert_allclose(losses["ddp"], losses["one"], rtol=1e-5)
+    assert losses["one"][2] != losses["one"][0]  # the weights moved: the steps compared are real
+    a, _ = load_model(tmp_path / "ddp" / "final.pt")
+    b, _ = load_model(tmp_path / "one" / "final.pt")
+    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)  # lr 2e-3: steps move 1e-3
+    checksums = ddp[-1]["param_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1] == param_checksum(a)

@@ -228,6 +228,26 @@ def has_unused_parameters(
     return unused
 
 
+def wrap_model(
+    raw_model: nn.Module, ctx: DistContext, *, compile_model: bool, find_unused_parameters: bool = False
+) -> nn.Module:
+    """The module the loop calls: DistributedDataParallel across ranks, then ``torch.compile``.
+
+    In that order, as PyTorch recommends: the compiler then sees DDP's gradient buckets and
+    splits its graphs at their boundaries, so all-reduces overlap the backward pass. Checkpoints,
+    validation and the loss keep using ``raw_model`` (same parameters, no wrappers in the names).
+    """
+    model = raw_model
+    if ctx.distributed:
+        device = ctx.device
+        model = nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=find_unused_parameters,
+        )
+    return torch.compile(model) if compile_model else model
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module, loader: DataLoader, settings: Settings, ctx: DistContext, precision: Any
@@ -338,12 +358,10 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
             seed_everything(seed + step, ctx.rank)
         del ckpt
 
-    model: nn.Module = torch.compile(raw_model) if t.compile else raw_model
-    if ctx.distributed:
-        unused = has_unused_parameters(raw_model, collate([train_set[0]]), t, device, precision)
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused
-        )
+    unused = ctx.distributed and has_unused_parameters(
+        raw_model, collate([train_set[0]]), t, device, precision
+    )
+    model = wrap_model(raw_model, ctx, compile_model=t.compile, find_unused_parameters=unused)
 
     # ---- bookkeeping (rank 0)
     metrics_path = run_dir / "metrics.jsonl"
