@@ -54,7 +54,8 @@ run_part() {
     free -g 2>/dev/null | head -2
 } >"$OUT/machine.txt" 2>&1
 
-run_part install 150 "$OUT/pip.log" pip install --progress-bar off -e ".[test]"
+# Short network timeouts: on a machine without a reachable index pip fails fast and the fallback runs.
+PIP_DEFAULT_TIMEOUT=10 PIP_RETRIES=1 run_part install 150 "$OUT/pip.log" pip install --progress-bar off -e ".[test]"
 if ! python -c "import lvcg_cli, pytest" >>"$OUT/pip.log" 2>&1; then
     # No package index reachable: the package alone, with whatever dependencies the machine has.
     run_part install-no-deps 60 "$OUT/pip-no-deps.log" pip install --no-deps --no-build-isolation -e .
