@@ -21,7 +21,7 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -128,7 +128,13 @@ class DataSettings(StrictModel):
         512, ge=8, description="Simulated records in the built-in default data (beside the open records)."
     )
     val_fraction: float = Field(0.05, gt=0, lt=1, description="Held-out fraction for validation loss.")
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    num_workers: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "DataLoader worker processes preparing samples beside training (0: in the training process). "
+            "auto: on a GPU min(8, CPUs per process - 1), on the CPU 1 (the model's threads need the cores)."
+        ),
+    )
 
     @field_validator("bandpass")
     @classmethod

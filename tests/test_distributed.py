@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,10 +39,71 @@ def test_plan_single_launch_and_join():
 
 def test_impossible_device_requests_fail_before_anything_starts(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    with pytest.raises(LvcgError, match=r"^--gpus 3: only 2 CUDA device\(s\) visible on this machine$"):
+    with pytest.raises(LvcgError) as exc:
         distributed.plan_launch(EngineSettings(accelerator="cuda", devices=3), environ={})
+    assert str(exc.value) == "--gpus 3: only 2 CUDA GPUs visible on this machine; run with --gpus 2"
+    plan = distributed.plan_launch(EngineSettings(accelerator="cuda", devices=2), environ={})
+    assert (plan.mode, plan.nprocs) == ("launch", 2)  # exactly as many as there are is fine
     with pytest.raises(LvcgError, match="DistributedDataParallel is not supported on Apple GPUs"):
         distributed.plan_launch(EngineSettings(accelerator="mps", devices=2), environ={})
+
+
+@pytest.mark.parametrize(
+    "count,environ,expected",
+    [
+        (1, {}, "--gpus 4: only 1 CUDA GPU visible on this machine; run with --gpus 1 (or leave out --gpus)"),
+        (
+            2,
+            {"CUDA_VISIBLE_DEVICES": "0,3"},
+            "--gpus 4: only 2 CUDA GPUs visible on this machine (CUDA_VISIBLE_DEVICES=0,3); run with --gpus 2",
+        ),
+    ],
+)
+def test_too_few_gpus_says_how_many_there_are_and_what_to_run(monkeypatch, count, environ, expected):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    with pytest.raises(LvcgError) as exc:
+        distributed.plan_launch(EngineSettings(accelerator="cuda", devices=4), environ=environ)
+    assert str(exc.value) == expected
+
+
+def test_no_gpu_at_all_points_to_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(LvcgError) as exc:
+        distributed.plan_launch(EngineSettings(accelerator="cuda", devices=2), environ={})
+    assert str(exc.value) == (
+        f"--gpus 2: no CUDA GPU is visible on this machine; this torch ({torch.__version__}) is a CPU-only "
+        "build; leave out --gpus to train on the CPU, or run on a machine with GPUs"
+    )
+    monkeypatch.setattr(torch.version, "cuda", "12.8")  # a CUDA build with the GPUs hidden
+    with pytest.raises(LvcgError) as exc:
+        distributed.plan_launch(
+            EngineSettings(accelerator="cuda", devices=1), environ={"CUDA_VISIBLE_DEVICES": ""}
+        )
+    assert str(exc.value) == (
+        "--gpus 1: no CUDA GPU is visible on this machine (CUDA_VISIBLE_DEVICES=); "
+        "leave out --gpus to train on the CPU, or run on a machine with GPUs"
+    )
+
+
+def test_too_many_gpus_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    """The real command: exit code 2, one line on stderr, no traceback, nothing written."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "LVCG_NO_PROGRESS": "1"}  # no GPU on any machine
+    proc = subprocess.run(
+        [sys.executable, "-m", "lvcg_cli", "pretrain", "--gpus", "2", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert (
+        len(lines) == 1
+        and "--gpus 2: no CUDA GPU is visible on this machine (CUDA_VISIBLE_DEVICES=)" in lines[0]
+    )
+    assert "leave out --gpus to train on the CPU" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_failing_rank_is_reported_as_one_line(capfd):
@@ -99,3 +161,48 @@ def test_two_cpu_processes_train_in_sync(tmp_path):
     from lvcg_cli.engine.trainer import param_checksum
 
     assert param_checksum(model) == checksums[0]  # the saved weights are those the ranks agreed on
+
+
+def _pretrain(run, *args: str, timeout: int = 240) -> list[dict]:
+    env = {**os.environ, "LVCG_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    common = [
+        "pretrain", "--accelerator", "cpu", "--max-steps", "3", "--out", str(run), "--data", "sim",
+        "--train.log_every", "1", "--train.warmup_steps", "1", "--train.val_records", "8",
+        # only the terms whose element count is the same for every sample (9 hidden leads x T ...):
+        # then the mean over ranks of each rank's mean is the mean over the global batch
+        "--train.visible", "random", "--train.visible_min", "3", "--train.visible_max", "3",
+        "--train.loss.beat", "0", "--train.loss.temporal", "0", "--train.loss.invariance", "0",
+        # >= 16 channels: with 8 (one channel per GroupNorm group) a conv bias before the norm has
+        # no gradient at all, and AdamW turns its rounding noise into steps that differ between runs
+        "--model.encoder_channels", "16,32", "--model.lifter_channels", "16", "--model.lifter_layers", "1",
+        "--model.state_dim", "16", "--model.d_token", "16",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "lvcg_cli", *common, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_two_ranks_train_like_one_process_with_the_same_global_batch(tmp_path):
+    """2 gloo ranks x batch 4 == 1 process x batch 8: the same samples per step (rank r takes every
+    other index of the same shuffled order), the same loss at every step, the same weights after."""
+    from lvcg_cli.engine.trainer import param_checksum
+
+    ddp = _pretrain(tmp_path / "ddp", "--devices", "2", "--train.batch_size", "4")
+    one = _pretrain(tmp_path / "one", "--devices", "1", "--train.batch_size", "8")
+    losses = {name: [m["loss"] for m in lines if "loss" in m] for name, lines in (("ddp", ddp), ("one", one))}
+    assert len(losses["ddp"]) == len(losses["one"]) == 3
+    np.testing.assert_allclose(losses["ddp"], losses["one"], rtol=1e-5)
+    assert losses["one"][2] != losses["one"][0]  # the weights moved: the steps compared are real
+    a, _ = load_model(tmp_path / "ddp" / "final.pt")
+    b, _ = load_model(tmp_path / "one" / "final.pt")
+    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)  # lr 2e-3: steps move 1e-3
+    checksums = ddp[-1]["param_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1] == param_checksum(a)

@@ -298,6 +298,7 @@ def test_float64_module_and_mixed_dtypes():
     assert lifted.dtype == torch.float64
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     lf = LeadField("dower")

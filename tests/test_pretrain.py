@@ -192,9 +192,12 @@ def test_original_lvcg_manifest_trains_from_records_on_the_fly(tmp_path):
     run = tmp_path / "run"
     data = ["--data.meta_root", str(manifest), "--data.val_fraction", "0.3"]
     steps = ["--max-steps", "2", "--train.batch_size", "2", "--train.log_every", "1"]
-    result = invoke(*data, *steps, "--out", str(run), *SMALL_MODEL)
-    assert result.exit_code == 0, result.output
-    assert "missing" in result.output  # the unreadable record was skipped with a warning
+    # A real process: with data.num_workers auto the records are read in a DataLoader worker, whose
+    # warnings go to the process's stderr (CliRunner's in-process capture cannot see a worker's).
+    proc = _lvcg("pretrain", *data, *steps, "--out", str(run), *SMALL_MODEL, "--engine.device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "data worker(s) per process" in proc.stderr
+    assert f"skipping record {tmp_path / 'missing.hea'}" in proc.stderr  # skipped with a warning
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["meta_root"] == str(manifest)
     assert [m["step"] for m in metrics(run) if "loss" in m] == [1, 2]
 
@@ -243,8 +246,11 @@ def test_missing_or_corrupt_data_is_one_line(tmp_path):
 
 def test_more_gpus_than_visible_fails_at_once(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     result = invoke("--gpus", "4", "--out", str(tmp_path / "g"))
-    assert one_line_error(result) == "--gpus 4: only 1 CUDA device(s) visible on this machine"
+    assert one_line_error(result) == (
+        "--gpus 4: only 1 CUDA GPU visible on this machine; run with --gpus 1 (or leave out --gpus)"
+    )
     assert not (tmp_path / "g").exists()  # nothing was started or written
 
 

@@ -13,16 +13,19 @@ from torch.utils.data import DataLoader
 
 from lvcg_cli.datasets.torch_data import (
     VAL_STREAM,
+    EpochIndices,
     ManifestSource,
     PretrainDataset,
     ResumableSampler,
+    build_loader,
     collate,
     open_sources,
+    resolve_num_workers,
     sample_rng,
     split_items,
 )
 from lvcg_cli.datasets.visible_leads import VisibleLeads
-from lvcg_cli.errors import LvcgError
+from lvcg_cli.errors import LvcgError, SettingsError
 from lvcg_cli.settings import resolve_settings
 from lvcg_cli.signals.leads import parse_leads, visible_mask
 
@@ -196,6 +199,95 @@ def test_batches_do_not_depend_on_the_number_of_workers():
 
     for x, y in zip(batches(0), batches(2), strict=True):
         assert torch.equal(x, y)
+
+
+def test_persistent_workers_see_every_epoch_like_the_training_process():
+    """Workers started once (persistent) hold a copy of the dataset made at start; the epoch must
+    reach them with the indices, or every epoch would repeat epoch 0's visible leads."""
+    data = _dataset(n=16)
+
+    def epochs(workers: int) -> list[list[torch.Tensor]]:
+        sampler = ResumableSampler(data, num_replicas=1, rank=0, seed=4)
+        loader = build_loader(
+            data,
+            batch_size=4,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=workers,
+            device=torch.device("cpu"),
+            seed=4,
+        )
+        assert loader.persistent_workers == (workers > 0)
+        out = []
+        for epoch in range(3):
+            sampler.set_epoch(epoch)
+            sampler.set_start(4 if epoch == 1 else 0)  # a resumed epoch starts part-way
+            data.set_epoch(epoch)  # what the trainer does; persistent workers never see it
+            out.append([torch.cat([b["signal"], b["visible"].float()[..., None]], -1) for b in loader])
+        return out
+
+    in_process, workers = epochs(0), epochs(2)
+    assert [len(e) for e in in_process] == [4, 3, 4]
+    for x, y in zip(in_process, workers, strict=True):
+        for a, b in zip(x, y, strict=True):
+            assert torch.equal(a, b)
+    assert not torch.equal(in_process[0][0], in_process[2][0])  # the epochs really differ
+
+
+def test_epoch_indices_carry_the_epoch_and_items_accept_them():
+    data = _dataset(n=8)
+    sampler = ResumableSampler(data, num_replicas=1, rank=0, seed=1)
+    sampler.set_epoch(5)
+    tagged = list(EpochIndices(sampler))
+    assert [i for _, i in tagged] == list(sampler) and {e for e, _ in tagged} == {5}
+    data.set_epoch(5)
+    epoch5 = data[3]
+    data.set_epoch(0)
+    assert torch.equal(data[(5, 3)]["visible"], epoch5["visible"])
+    assert torch.equal(data[(5, 3)]["signal"], epoch5["signal"])
+
+
+@pytest.mark.parametrize(
+    "setting,device,cpus,local_world,expected",
+    [
+        ("auto", "cuda", 16, 1, 8),  # capped
+        ("auto", "cuda", 8, 1, 7),  # one core drives training
+        ("auto", "cuda", 16, 4, 3),  # 4 GPUs share 16 cores: 4 each, one of them for the loop
+        ("auto", "cuda", 2, 1, 1),
+        ("auto", "cuda", 1, 1, 0),  # nothing spare: prepare in the training process
+        ("auto", "cpu", 16, 1, 1),  # on the CPU the model's threads need the cores
+        ("auto", "cpu", 2, 2, 0),
+        (3, "cuda", 1, 1, 3),  # a number is taken as given
+        (0, "cuda", 16, 1, 0),
+    ],
+)
+def test_num_workers_auto(setting, device, cpus, local_world, expected):
+    assert resolve_num_workers(setting, device, local_world_size=local_world, cpus=cpus) == expected
+
+
+def test_num_workers_auto_reads_the_local_world_size_of_the_launcher(monkeypatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert resolve_num_workers("auto", "cuda", cpus=10) == 4
+
+
+def test_num_workers_setting_takes_auto_or_a_count():
+    assert resolve_settings().data.num_workers == "auto"
+    assert resolve_settings(overrides={"data.num_workers": "3"}).data.num_workers == 3
+    for bad in ("-1", "many"):
+        with pytest.raises(SettingsError, match="data.num_workers"):
+            resolve_settings(overrides={"data.num_workers": bad})
+
+
+def test_loaders_pin_memory_and_prefetch_for_a_gpu():
+    data = _dataset(n=8)
+    sampler = ResumableSampler(data, num_replicas=1, rank=0, seed=0)
+    cuda = build_loader(
+        data, batch_size=2, sampler=sampler, num_workers=2, device=torch.device("cuda"), seed=0
+    )
+    assert cuda.pin_memory and cuda.persistent_workers and cuda.prefetch_factor == 4 and cuda.num_workers == 2
+    assert isinstance(cuda.sampler, EpochIndices)
+    cpu = build_loader(data, batch_size=2, num_workers=0, device=torch.device("cpu"), seed=0)
+    assert not cpu.pin_memory and not cpu.persistent_workers and cpu.prefetch_factor is None
 
 
 def test_resumable_sampler_skips_exactly_the_consumed_indices_and_ranks_are_disjoint():

@@ -5,28 +5,40 @@ read and preprocessed on the fly). Each sample gets its own visible-lead subset,
 generator seeded by ``(seed, epoch, index)``: no global random state is touched, so a run gives
 the same batches with any number of DataLoader workers, and a resumed run continues exactly
 where it stopped.
+
+Workers are persistent (started once per run, not once per epoch), so they never see the main
+process's ``set_epoch``: :class:`EpochIndices` sends the epoch along with every index instead,
+and :func:`build_loader` is the one place loaders are made (workers, prefetch, pinned memory).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import signal
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, default_collate
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate
 
 from lvcg_cli.console import warn
 from lvcg_cli.datasets.visible_leads import VisibleLeads
+from lvcg_cli.engine.device import available_cpus
 from lvcg_cli.errors import LvcgError, RecordError
 from lvcg_cli.settings import DataSettings, ModelSettings, Settings
 
 TRAIN_STREAM, VAL_STREAM = 0, 1
 MAX_SUBSTITUTES = 16
 """How many following records are tried in place of one that cannot be read."""
+MAX_AUTO_WORKERS = 8
+"""Most workers ``data.num_workers auto`` starts: at ~2,000 samples per CPU-second each (packed cache,
+docs/BENCHMARKS.md), 8 deliver several times what one GPU trains on; more only cost memory."""
+PREFETCH_BATCHES = 4
+"""Batches each worker keeps ready, so one slow sample (a long record, a page fault) never stalls a step."""
 
 
 class RecordSource(Protocol):
@@ -232,12 +244,18 @@ class PretrainDataset(Dataset):
             f"{MAX_SUBSTITUTES} consecutive records could not be read (around item {i}); check the data"
         )
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        """Item ``key``, or ``(epoch, index)`` as :class:`EpochIndices` sends it to persistent workers
+        (whose copy of the dataset never sees :meth:`set_epoch`)."""
         from lvcg_cli.signals.model_input import make_sample
 
-        signal, present = self._record(int(i))
-        epoch = self.epoch if self.stream == TRAIN_STREAM else 0
-        rng = sample_rng(self.seed, epoch, int(i), self.stream)
+        if isinstance(key, tuple):
+            epoch, i = int(key[0]), int(key[1])
+        else:
+            epoch, i = self.epoch, int(key)
+        signal, present = self._record(i)
+        epoch = epoch if self.stream == TRAIN_STREAM else 0
+        rng = sample_rng(self.seed, epoch, i, self.stream)
         visible = self.visible.draw(present, rng)
         return make_sample(signal, present, visible, self.data, self.model)
 
@@ -268,3 +286,90 @@ class ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start
+
+
+class EpochIndices(Sampler):
+    """``(epoch, index)`` for every index of ``sampler``, the epoch read when iteration starts.
+
+    Persistent DataLoader workers hold their own copy of the dataset, made when they started, so
+    ``dataset.set_epoch`` in the main process never reaches them; the epoch travels with each index
+    instead (the sampler itself runs in the main process, where ``set_epoch`` does arrive).
+    """
+
+    def __init__(self, sampler: ResumableSampler):
+        self.sampler = sampler
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = int(self.sampler.epoch)
+        return ((epoch, int(i)) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+# --------------------------------------------------------------------------------------------
+# loaders
+# --------------------------------------------------------------------------------------------
+def resolve_num_workers(
+    setting: int | str, device_type: str, *, local_world_size: int | None = None, cpus: int | None = None
+) -> int:
+    """``data.num_workers`` as a number: an integer as given; ``auto`` from the machine.
+
+    ``auto`` shares this machine's CPUs among the local training processes (``LOCAL_WORLD_SIZE``
+    from torchrun / the elastic launcher), keeps one per process for the training loop itself, and
+    starts at most :data:`MAX_AUTO_WORKERS` on a GPU. On the CPU one worker (when a core is spare):
+    it prepares samples >10x faster than a CPU training step consumes them, and every further
+    worker would take a core from the model's own threads. Results never depend on the number
+    (samples are seeded per item; ``tests/test_torch_data.py``).
+    """
+    if setting != "auto":
+        return int(setting)
+    if local_world_size is None:
+        local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    cpus = available_cpus() if cpus is None else int(cpus)
+    spare = cpus // max(int(local_world_size), 1) - 1
+    if spare <= 0:
+        return 0
+    return 1 if device_type == "cpu" else min(MAX_AUTO_WORKERS, spare)
+
+
+def _ignore_sigint_in_worker(_worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process, which stops at a step boundary."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def build_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    num_workers: int,
+    device: torch.device,
+    seed: int,
+    sampler: ResumableSampler | None = None,
+    drop_last: bool = False,
+) -> DataLoader:
+    """The DataLoader of a training or validation set, set up for throughput.
+
+    With workers: persistent (started once, not at every epoch or validation pass), each keeping
+    :data:`PREFETCH_BATCHES` batches ready, Ctrl-C left to the main process. A ``sampler`` (training)
+    is wrapped in :class:`EpochIndices` so persistent workers draw each epoch's visible leads. On
+    CUDA batches come in pinned memory, so ``tensor.to(device, non_blocking=True)`` overlaps the
+    copy with the step. ``seed`` feeds the loader's own generator (worker seeds), never the global
+    random state.
+    """
+    workers = max(int(num_workers), 0)
+    args: dict[str, Any] = {
+        "batch_size": batch_size,
+        "num_workers": workers,
+        "collate_fn": collate,
+        "pin_memory": device.type == "cuda",
+        "drop_last": drop_last,
+        "generator": torch.Generator().manual_seed(seed),
+    }
+    if sampler is not None:
+        args["sampler"] = EpochIndices(sampler)
+    if workers:
+        args.update(
+            persistent_workers=True, prefetch_factor=PREFETCH_BATCHES, worker_init_fn=_ignore_sigint_in_worker
+        )
+    return DataLoader(dataset, **args)

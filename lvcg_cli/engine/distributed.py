@@ -119,8 +119,25 @@ def plan_launch(engine: EngineSettings, environ: dict[str, str] | None = None) -
     if accelerator == "cuda":
         count = torch.cuda.device_count()
         if n > count:
-            raise LvcgError(f"--gpus {n}: only {count} CUDA device(s) visible on this machine")
+            raise LvcgError(too_few_gpus(n, count, environ))
     return LaunchPlan("launch" if n > 1 else "single", accelerator, n)
+
+
+def too_few_gpus(asked: int, count: int, environ: dict[str, str] | None = None) -> str:
+    """The one line for ``--gpus N`` on a machine with fewer: how many there are, what to run instead."""
+    environ = dict(os.environ) if environ is None else environ
+    mask = environ.get("CUDA_VISIBLE_DEVICES")
+    seen = f" (CUDA_VISIBLE_DEVICES={mask})" if mask is not None else ""
+    if count == 0:
+        build = "" if torch.version.cuda else f"; this torch ({torch.__version__}) is a CPU-only build"
+        return (
+            f"--gpus {asked}: no CUDA GPU is visible on this machine{seen}{build}; "
+            "leave out --gpus to train on the CPU, or run on a machine with GPUs"
+        )
+    return (
+        f"--gpus {asked}: only {count} CUDA GPU{'s' if count > 1 else ''} visible on this machine{seen}; "
+        f"run with --gpus {count}" + (" (or leave out --gpus)" if count == 1 else "")
+    )
 
 
 def rank_device(accelerator: str, local_rank: int, device_spec: str = "auto") -> torch.device:

@@ -33,8 +33,10 @@ from lvcg_cli.datasets.torch_data import (
     VAL_STREAM,
     PretrainDataset,
     ResumableSampler,
+    build_loader,
     collate,
     open_sources,
+    resolve_num_workers,
     split_items,
 )
 from lvcg_cli.datasets.visible_leads import VisibleLeads
@@ -98,11 +100,6 @@ def build_optimizer(model: nn.Module, train: TrainSettings) -> torch.optim.AdamW
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     non_blocking = device.type == "cuda"
     return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
-
-
-def _ignore_sigint_in_worker(_worker_id: int) -> None:
-    """DataLoader workers leave Ctrl-C to the main process, which stops at a step boundary."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class StopFlag:
@@ -231,6 +228,26 @@ def has_unused_parameters(
     return unused
 
 
+def wrap_model(
+    raw_model: nn.Module, ctx: DistContext, *, compile_model: bool, find_unused_parameters: bool = False
+) -> nn.Module:
+    """The module the loop calls: DistributedDataParallel across ranks, then ``torch.compile``.
+
+    In that order, as PyTorch recommends: the compiler then sees DDP's gradient buckets and
+    splits its graphs at their boundaries, so all-reduces overlap the backward pass. Checkpoints,
+    validation and the loss keep using ``raw_model`` (same parameters, no wrappers in the names).
+    """
+    model = raw_model
+    if ctx.distributed:
+        device = ctx.device
+        model = nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=find_unused_parameters,
+        )
+    return torch.compile(model) if compile_model else model
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module, loader: DataLoader, settings: Settings, ctx: DistContext, precision: Any
@@ -292,24 +309,21 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
             f"only {len(train_set)} training records for batch_size {t.batch_size} x {ctx.world_size} process(es); "
             "use more data or a smaller --train.batch_size"
         )
-    loader_args: dict[str, Any] = {
-        "num_workers": settings.data.num_workers,
-        "collate_fn": collate,
-        "pin_memory": device.type == "cuda",
-        "worker_init_fn": _ignore_sigint_in_worker if settings.data.num_workers else None,
-        "persistent_workers": False,
-    }
-    if settings.data.num_workers:
-        loader_args["prefetch_factor"] = 4
-    loader = DataLoader(
+    workers = resolve_num_workers(settings.data.num_workers, device.type)
+    loader = build_loader(
         train_set,
         batch_size=t.batch_size,
         sampler=sampler,
         drop_last=True,
-        generator=torch.Generator().manual_seed(seed),  # keeps the global RNG untouched
-        **loader_args,
+        num_workers=workers,
+        device=device,
+        seed=seed,
     )
-    val_loader = DataLoader(val_set, batch_size=t.batch_size, shuffle=False, **loader_args)
+    # Validation has few batches (val_records / batch_size per rank): no more workers than those.
+    val_batches = math.ceil(len(val_set) / t.batch_size)
+    val_loader = build_loader(
+        val_set, batch_size=t.batch_size, num_workers=min(workers, val_batches), device=device, seed=seed
+    )
 
     # ---- model, optimiser, schedule (same initial weights on every rank)
     seed_everything(seed)
@@ -344,12 +358,10 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
             seed_everything(seed + step, ctx.rank)
         del ckpt
 
-    model: nn.Module = torch.compile(raw_model) if t.compile else raw_model
-    if ctx.distributed:
-        unused = has_unused_parameters(raw_model, collate([train_set[0]]), t, device, precision)
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused
-        )
+    unused = ctx.distributed and has_unused_parameters(
+        raw_model, collate([train_set[0]]), t, device, precision
+    )
+    model = wrap_model(raw_model, ctx, compile_model=t.compile, find_unused_parameters=unused)
 
     # ---- bookkeeping (rank 0)
     metrics_path = run_dir / "metrics.jsonl"
@@ -364,7 +376,7 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
         console.info(
             f"{settings.model.name}: {n_params / 1e6:.2f}M parameters on {describe(device)} ({precision.name}), "
             f"{len(train_set)} training / {len(split.val[: t.val_records])} validation records, "
-            f"batch {t.batch_size} x {ctx.world_size} process(es)"
+            f"batch {t.batch_size} x {ctx.world_size} process(es), {workers} data worker(s) per process"
             + (f", resuming at step {step}" if step else "")
         )
 
