@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from lvcg_cli.errors import LvcgError
+from lvcg_cli.errors import LvcgError, first_line
 from lvcg_cli.settings import CACHE_KEYS
 
 if TYPE_CHECKING:
@@ -118,9 +118,8 @@ class PackedCache:
         try:
             signals = np.load(path / SIGNALS_FILE, mmap_mode="r")
         except (OSError, ValueError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise LvcgError(
-                f"{path / SIGNALS_FILE}: unreadable or corrupt ({first}); prepare again with --force"
+                f"{path / SIGNALS_FILE}: unreadable or corrupt ({first_line(exc)}); prepare again with --force"
             ) from None
         if signals.shape != (n, 12, n_samples) or signals.dtype != np.float16:
             raise LvcgError(
@@ -130,9 +129,8 @@ class PackedCache:
         try:
             manifest = read_manifest(path / MANIFEST_FILE)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise LvcgError(
-                f"{path / MANIFEST_FILE}: unreadable ({first}); prepare again with --force"
+                f"{path / MANIFEST_FILE}: unreadable ({first_line(exc)}); prepare again with --force"
             ) from None
         if len(manifest) != n:
             raise LvcgError(

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, DistributedSampler, default_collate
 
 from lvcg_cli.console import warn
 from lvcg_cli.datasets.visible_leads import VisibleLeads
-from lvcg_cli.errors import LvcgError, RecordError
+from lvcg_cli.errors import LvcgError, RecordError, first_line
 from lvcg_cli.settings import DataSettings, ModelSettings, Settings
 
 TRAIN_STREAM, VAL_STREAM = 0, 1
@@ -137,7 +137,7 @@ def open_sources(settings: Settings) -> list[CacheSource | ManifestSource]:
         raise
     except (OSError, ValueError) as exc:  # e.g. a memmap larger than its (truncated) file
         names = ", ".join(settings.data.datasets)
-        raise LvcgError(f"{names}: cannot open prepared data ({str(exc).splitlines()[0]})") from None
+        raise LvcgError(f"{names}: cannot open prepared data ({first_line(exc)})") from None
     if not caches:
         raise LvcgError("--data: no data sets given")
     return [CacheSource(cache) for cache in caches]

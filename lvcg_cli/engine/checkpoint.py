@@ -26,7 +26,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 
 from lvcg_cli.atomic import atomic_path
-from lvcg_cli.errors import LvcgError
+from lvcg_cli.errors import LvcgError, first_line
 from lvcg_cli.settings import MODEL_INPUT_KEYS, DataSettings, ModelSettings, Settings
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _first_sentence(text: str) -> str:
     """The first sentence of ``text`` (whole, never cut mid-word), without a final full stop."""
-    head = text.strip().splitlines()[0] if text.strip() else ""
+    head = first_line(text, empty="")
     return re.split(r"\.(?:\s|$)", head, maxsplit=1)[0].strip()
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lvcg_cli.errors import RecordError
+from lvcg_cli.errors import RecordError, first_line
 from lvcg_cli.signals import validate
 from lvcg_cli.signals.leads import CANONICAL_LEADS, LIMB_FROM_I_II, N_LEADS, assign_leads
 from lvcg_cli.signals.preprocess import MAX_NAN_GAP_S, repair_nonfinite
@@ -235,8 +235,7 @@ def _diagnose_wfdb(header: Path, exc: Exception) -> str:
     problem = _signal_size_problem(header, head)
     if problem:
         return problem
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"cannot read signals ({first})"
+    return f"cannot read signals ({first_line(exc)})"
 
 
 USE_FAST_PATH = True
@@ -368,8 +367,7 @@ def _read_cpsc(path: Path):
     try:
         mat = loadmat(str(path), simplify_cells=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RecordError(path, f"not a readable MATLAB .mat file ({first})") from None
+        raise RecordError(path, f"not a readable MATLAB .mat file ({first_line(exc)})") from None
     if "ECG" not in mat or not isinstance(mat["ECG"], dict) or "data" not in mat["ECG"]:
         if "val" in mat:
             raise RecordError(path, "WFDB signal file without its .hea header")
