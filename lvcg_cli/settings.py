@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from lvcg_cli.errors import SettingsError
+from lvcg_cli.model.config import ConfigModel, LossWeights, ModelSettings
 
 ENV_PREFIX = "LVCG_"
 ENV_NESTED_DELIMITER = "__"
@@ -43,30 +44,9 @@ MAX_SETTINGS_BYTES = 1 << 20
 """A settings file is a few kB; anything over a MiB is not one."""
 
 
-class StrictModel(BaseModel):
-    """Base for every settings section: unknown keys are errors, assignments are validated."""
-
-    # allow_inf_nan=False: `train.lr: .inf` or `--data.fs nan` is a typo, never a setting.
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _split_comma_lists(cls, data: Any) -> Any:
-        """Let ``--model.encoder_channels 32,64,96`` and env strings fill list/tuple fields."""
-        if not isinstance(data, dict):
-            return data
-        out = dict(data)
-        for name, field in cls.model_fields.items():
-            value = out.get(name)
-            if isinstance(value, str) and _is_sequence_annotation(field.annotation):
-                text = value.strip()
-                if text.startswith("["):
-                    out[name] = yaml.safe_load(text)
-                else:
-                    out[name] = [item.strip() for item in text.split(",") if item.strip()]
-        return out
+class StrictModel(ConfigModel):
+    """Base for every settings section: unknown keys are errors, assignments are validated,
+    non-finite numbers are refused (``train.lr: .inf`` or ``--data.fs nan`` is a typo, never a setting)."""
 
 
 def _is_sequence_annotation(annotation: Any) -> bool:
@@ -193,76 +173,9 @@ class PrepareSettings(StrictModel):
 
 
 # --------------------------------------------------------------------------------------------
-# model: architecture (owner: model/)
+# model: architecture (owner: model/; the model package's own configuration, lvcg_cli/model/config.py)
+# train.loss: LossWeights, also from there
 # --------------------------------------------------------------------------------------------
-class ModelSettings(StrictModel):
-    """Architecture of LVCG; a preset (``lvcg-tiny``, ``lvcg-base``) fills these."""
-
-    name: str = Field("lvcg-tiny", description="Registered architecture name (see model/registry.py).")
-    geometry: Literal["ideal", "dower"] = Field(
-        "dower", description="Fixed lead-field matrix used to project."
-    )
-    lift: Literal["pinv", "kors"] = Field(
-        "pinv", description="Physics lift: ridge pseudo-inverse or Kors regression."
-    )
-    lift_eps: float = Field(1e-3, ge=0, description="Ridge term of the pseudo-inverse lift.")
-    # Upper bounds: a checkpoint's settings define the model that is allocated before its weights
-    # are compared, so sizes are bounded here first (and the whole model in model/registry.py).
-    beat_len: int = Field(128, ge=16, le=2048, description="Samples per resampled beat.")
-    max_beats: int = Field(20, ge=1, le=512, description="Beats per record (padded with a mask).")
-    n_tokens: int = Field(1, ge=1, le=64, description="Tokens per beat in the bottleneck.")
-    d_token: int = Field(64, ge=4, le=4096, description="Width of each beat token.")
-    encoder_channels: list[int] = Field(
-        default_factory=lambda: [32, 48, 64], description="Channels of the ResNet-style beat encoder stages."
-    )
-    lifter_channels: int = Field(24, ge=4, le=1024, description="Channels of the learned lifting network.")
-    lifter_layers: int = Field(
-        4, ge=0, le=32, description="Dilated conv layers of the learned lifting network."
-    )
-    state_dim: int = Field(128, ge=4, le=8192, description="GRU state size (inter-beat dynamics).")
-    gru_layers: int = Field(1, ge=1, le=16, description="GRU layers.")
-    residual_refine: bool = Field(
-        False,
-        description="Small learned correction of the projected decoded field (reads only that projection).",
-    )
-    decoder_state: bool = Field(
-        False, description="Let the beat decoder also read the causal GRU state (default: tokens only)."
-    )
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout in encoder and decoder.")
-
-    @field_validator("encoder_channels")
-    @classmethod
-    def _positive_channels(cls, channels: list[int]) -> list[int]:
-        if not channels or any(c <= 0 for c in channels):
-            raise ValueError(f"must be a non-empty list of positive integers (got {channels})")
-        if len(channels) > 12 or max(channels) > 4096:
-            raise ValueError(
-                f"must be at most 12 stages of at most 4096 channels "
-                f"(got {len(channels)} stages, the widest {max(channels)})"
-            )
-        return channels
-
-
-# --------------------------------------------------------------------------------------------
-# train: optimisation and the masking objective (owner: engine/trainer.py)
-# --------------------------------------------------------------------------------------------
-class LossWeights(StrictModel):
-    """Weights of the loss terms; every term is a mean, so weights are comparable."""
-
-    hidden: float = Field(1.0, ge=0, description="Reconstruction of the hidden leads.")
-    visible: float = Field(0.1, ge=0, description="Reconstruction of the visible leads.")
-    beat: float = Field(0.5, ge=0, description="Beat-level latent VCG reconstruction.")
-    temporal: float = Field(0.1, ge=0, description="Next-beat prediction of the GRU.")
-    lift: float = Field(
-        0.5, ge=0, description="Hidden leads through the un-bottlenecked lifted field (deep supervision)."
-    )
-    invariance: float = Field(
-        1.0,
-        ge=0,
-        description="Beat tokens and GRU states of the view vs those of the all-lead reference field.",
-    )
-
-
 class TrainSettings(StrictModel):
     """Pretraining loop."""
 
@@ -736,7 +649,7 @@ def resolve_settings(
             origin[dotted] = label
         merged = _deep_merge(merged, tree)
     try:
-        return Settings.model_validate(merged)
+        return Settings.model_validate(_lists_from_text(merged, Settings))
     except ValidationError as exc:
         err = exc.errors()[0]
         dotted = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
@@ -744,6 +657,26 @@ def resolve_settings(
         where = f" (from {label})" if label not in {"", "cli", "defaults"} else ""
         name = f"--{dotted}" if dotted else "settings"
         raise SettingsError(f"{name}: {_describe_error(err)}{where}") from None
+
+
+def _lists_from_text(tree: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """Let ``--model.encoder_channels 32,64,96`` and environment strings fill list and tuple fields.
+
+    ``[...]`` is read as YAML (``'["I,II", all]'``), anything else split at commas. Done here,
+    once for every section, so the sections themselves (the model's own included) stay plain.
+    """
+    out = dict(tree)
+    for name, field in model.model_fields.items():
+        value, annotation = out.get(name), field.annotation
+        if isinstance(value, Mapping) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out[name] = _lists_from_text(value, annotation)
+        elif isinstance(value, str) and _is_sequence_annotation(annotation):
+            text = value.strip()
+            if text.startswith("["):
+                out[name] = parse_yaml(text, f"--{name}")
+            else:
+                out[name] = [item.strip() for item in text.split(",") if item.strip()]
+    return out
 
 
 def _as_flat(overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:

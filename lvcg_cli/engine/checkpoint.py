@@ -261,6 +261,8 @@ def checkpoint_settings(ckpt: dict[str, Any], path: str | Path = "checkpoint") -
     cleaned = _known_only(raw, Settings)
     try:
         return Settings.model_validate(cleaned)
+    except LvcgError as exc:  # an architecture name this installation has not registered
+        raise LvcgError(f"{path}: checkpoint settings are invalid ({exc})") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
@@ -318,6 +320,7 @@ def load_model(path: str | Path | None, device: str | torch.device = "cpu") -> t
     The architecture comes from the checkpoint's own settings, and the weights are loaded
     strictly, so a checkpoint can only ever produce the model it was trained as.
     """
+    from lvcg_cli.engine.device import gru_device
     from lvcg_cli.model.registry import build_model
 
     if path is None:
@@ -328,7 +331,7 @@ def load_model(path: str | Path | None, device: str | torch.device = "cpu") -> t
             )
     ckpt = load_checkpoint(path, map_location="cpu")
     settings = checkpoint_settings(ckpt, path)
-    model = build_model(settings.model, settings.data)
+    model = build_model(settings.model, settings.data, gru_device=gru_device)
     check_state(model, ckpt["model_state"], path)
     model.load_state_dict(ckpt["model_state"], strict=True)
     model.to(torch.device(device) if isinstance(device, str) else device)

@@ -2,7 +2,7 @@
 
 The data pipeline hides a subset of each record's leads; the model sees only the rest.
 Terms (all squared errors in the record's z-score units, weighted by
-:class:`~lvcg_cli.settings.LossWeights`):
+:class:`~lvcg_cli.model.config.LossWeights`):
 
 ``hidden``
     ``recon`` vs ``target`` on leads that are present but hidden: the task itself. ``recon`` is
