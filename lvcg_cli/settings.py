@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from lvcg_cli.errors import SettingsError
 from lvcg_cli.model.config import ConfigModel, LossWeights, ModelSettings
@@ -360,6 +360,16 @@ class Settings(StrictModel):
     paths: PathSettings = Field(default_factory=PathSettings)
     run: RunSettings = Field(default_factory=RunSettings)
 
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def source(self, dotted: str) -> str | None:
+        """Where ``section.key`` was given (``cli``, ``env``, a YAML path, ``--preset NAME``), or None.
+
+        None for a value no user source set: a default, a command's own defaults, or settings
+        made in code rather than by :func:`resolve_settings`.
+        """
+        return self._sources.get(dotted)
+
     def to_yaml(self) -> str:
         """The resolved settings as YAML (what ``config.yaml`` in a run folder holds)."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -649,7 +659,9 @@ def resolve_settings(
             origin[dotted] = label
         merged = _deep_merge(merged, tree)
     try:
-        return Settings.model_validate(_lists_from_text(merged, Settings))
+        settings = Settings.model_validate(_lists_from_text(merged, Settings))
+        settings._sources = {k: v for k, v in origin.items() if v != "defaults"}
+        return settings
     except ValidationError as exc:
         err = exc.errors()[0]
         dotted = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
@@ -695,3 +707,78 @@ def _unknown_key_message(dotted: str, label: str, valid: list[str], sections: se
     hint = hint.replace("(did you mean '", "(did you mean '--") if hint else ""
     source = f" (from {label})" if label != "cli" else ""
     return f"--{dotted}: unknown setting{hint}{source}"
+
+
+# ============================================================================================
+# Whose settings win: a checkpoint's or the user's (one place for every command)
+# ============================================================================================
+CHECKPOINT_DATA_KEYS = ("fs", "window_s", "bandpass", "filter_order", "normalize", "normalize_scope")
+"""``data`` fields a checkpoint fixes: the input its model was trained on (with every ``model`` field)."""
+
+
+def checkpoint_fixed_keys() -> list[str]:
+    """Every dotted key a checkpoint fixes: ``model.*`` and :data:`CHECKPOINT_DATA_KEYS`."""
+    return [f"model.{k}" for k in ModelSettings.model_fields] + [f"data.{k}" for k in CHECKPOINT_DATA_KEYS]
+
+
+def with_checkpoint(settings: Settings, checkpoint: Settings) -> Settings:
+    """The settings a command runs a checkpoint with.
+
+    From the checkpoint: every ``model`` field and the input it was trained on
+    (:data:`CHECKPOINT_DATA_KEYS`); a different value the user gave for one of them (command line,
+    environment, YAML, preset) is refused in one line (``--data.fs: fixed at 100 by the checkpoint``)
+    rather than ignored. The other ``data`` fields are policies a user may change at inference
+    (``max_nan_gap_s``, ``pad_policy`` ...): the user's value where one was given, else the
+    checkpoint's (what it was trained with). Every other section is the user's.
+    """
+    conflicts = []
+    for dotted in checkpoint_fixed_keys():
+        source = settings.source(dotted)
+        theirs = _dotted_value(checkpoint, dotted)
+        if source is not None and _shown(_dotted_value(settings, dotted)) != _shown(theirs):
+            where = "" if source == "cli" else f" (from {source})"
+            conflicts.append((dotted, f"--{dotted}: fixed at {_shown(theirs)} by the checkpoint{where}"))
+    if conflicts:
+        also = ", ".join(f"--{dotted}" for dotted, _ in conflicts[1:])
+        raise SettingsError(conflicts[0][1] + (f" (so are {also})" if also else ""))
+    policies = {
+        key: getattr(settings.data, key)
+        for key in DataSettings.model_fields
+        if key not in CHECKPOINT_DATA_KEYS and settings.source(f"data.{key}") is not None
+    }
+    data = DataSettings.model_validate({**checkpoint.data.model_dump(), **policies})
+    return settings.model_copy(update={"model": checkpoint.model.model_copy(), "data": data})
+
+
+def _dotted_value(settings: BaseModel, dotted: str) -> Any:
+    value: Any = settings
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A setting as it is typed on the command line: ``100``, ``0.67,40``, ``32,48,64``."""
+    if isinstance(value, list | tuple):
+        return ",".join(_shown(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def check_sections(overrides: Iterable[str], reads: Sequence[str], command: str) -> None:
+    """Refuse a command-line ``--section.key`` of a section ``command`` does not read.
+
+    Such an override would be dropped without a word (``lvcg embed --train.lr 5``). Only the
+    command line is checked: YAML files and the environment may carry every section, so that one
+    configuration serves every command. Unknown sections are left to :func:`resolve_settings`.
+    """
+    sections = {k.split(".")[0] for k in _valid_keys()}
+    for dotted in overrides:
+        head = dotted.split(".")[0]
+        if head in sections and head not in reads:
+            raise SettingsError(
+                f"--{dotted}: {command} does not read the {head} settings (it reads {', '.join(reads)})"
+            )

@@ -10,8 +10,9 @@ import pytest
 import wfdb
 from conftest import FIXTURES
 
-from lvcg_cli.datasets.cache import PackedCache, open_datasets
+from lvcg_cli.datasets.cache import PackedCache
 from lvcg_cli.datasets.prepare import parse_shard, prepare_dataset, shard_slice
+from lvcg_cli.datasets.prepared import open_datasets
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.settings import resolve_settings
 from lvcg_cli.signals.leads import CANONICAL_LEADS

@@ -15,12 +15,8 @@ import pytest
 from test_embed import invoke
 
 from lvcg_cli.downstream.metrics import classification_scores, per_class_f1, tune_thresholds
-from lvcg_cli.downstream.probe import (
-    RESULT_COLUMNS,
-    label_subset,
-    probe_once,
-    summarise,
-)
+from lvcg_cli.downstream.probe import label_subset, probe_once
+from lvcg_cli.downstream.probe_results import RESULT_COLUMNS, summarise
 
 pytest_plugins = ["test_embed"]  # tiny_checkpoint
 

@@ -180,16 +180,12 @@ def register(app: typer.Typer) -> None:
 
 def _embed_prepared(embedder, name: str, split: str | None, settings) -> tuple[list[str], np.ndarray]:
     """Every record (or one split) of a prepared data set."""
-    from lvcg_cli.downstream.probe import ProbeData, open_probe_data
+    from lvcg_cli.datasets.prepared import open_prepared_data
 
-    data: ProbeData = open_probe_data(name, settings)
+    data = open_prepared_data(name, settings)
     rows = np.arange(len(data))
     if split is not None:
-        if split not in {"train", "val", "test"}:
-            raise LvcgError(f"--split: must be train, val or test (got {split!r})")
-        rows = np.concatenate(
-            [c.split_indices(split) + off for c, off in zip(data.caches, data.offsets, strict=False)]
-        )
+        rows = data.split(split)
         if rows.size == 0:
             raise LvcgError(f"{name}: no records in split {split!r}")
     ids = np.concatenate([c.manifest["id"].to_numpy(dtype=str) for c in data.caches])

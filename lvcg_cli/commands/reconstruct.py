@@ -311,7 +311,7 @@ def _records(
 
 def _report(settings, name, split, mask, method, report, geometry, checkpoint, batch_size, as_json) -> None:
     """Scores over a prepared split: the chosen method, or with --report the model and every baseline."""
-    from lvcg_cli.downstream.probe import open_probe_data
+    from lvcg_cli.datasets.prepared import open_prepared_data
     from lvcg_cli.downstream.reconstruct import Reconstructor, evaluate_windows
 
     engines: dict[str, Reconstructor] = {}
@@ -330,10 +330,8 @@ def _report(settings, name, split, mask, method, report, geometry, checkpoint, b
             )
     if report or method == "linear":
         engines["linear"] = Reconstructor("linear", data_settings)
-    data = open_probe_data(name, settings.model_copy(update={"data": data_settings}))
-    rows = np.concatenate(
-        [c.split_indices(split) + off for c, off in zip(data.caches, data.offsets, strict=False)]
-    )
+    data = open_prepared_data(name, settings.model_copy(update={"data": data_settings}))
+    rows = data.split(split)
     if rows.size == 0:
         raise LvcgError(f"{name}: no records in split {split!r}")
     signals = np.concatenate([data.windows(int(i), int(i) + 1) for i in rows])

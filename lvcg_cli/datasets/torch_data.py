@@ -129,7 +129,7 @@ def open_sources(settings: Settings) -> list[CacheSource | ManifestSource]:
     """The record sources a pretraining run reads, with one-line errors for missing/corrupt data."""
     if settings.data.meta_root is not None:
         return [ManifestSource(settings.data.meta_root, settings.data)]
-    from lvcg_cli.datasets.cache import open_datasets
+    from lvcg_cli.datasets.prepared import open_datasets
 
     try:
         caches = open_datasets(list(settings.data.datasets), settings)
