@@ -266,7 +266,7 @@ def _records(
     results, skipped = [], list(missing)
     for path in paths:
         try:
-            record = read_record(path, lead_map=lead_map)
+            record = read_record(path, max_nan_gap_s=engine.data.max_nan_gap_s, lead_map=lead_map)
             for message in record.meta.get("warnings", []):
                 console.warn(f"{path}: {message}")
             rec = engine.reconstruct(record, mask)

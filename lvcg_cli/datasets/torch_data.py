@@ -117,7 +117,7 @@ class ManifestSource:
         from lvcg_cli.signals.io import read_record
         from lvcg_cli.signals.preprocess import preprocess
 
-        record = read_record(self.paths[int(i)])
+        record = read_record(self.paths[int(i)], max_nan_gap_s=self.data.max_nan_gap_s)
         signal, present, _flags = preprocess(record, self.data)
         return np.asarray(signal, dtype=np.float32), np.asarray(present, dtype=bool)
 

@@ -7,8 +7,9 @@ records ahead of the model, which is called on batches of windows under
 ``torch.inference_mode``. Results come back in input order whatever the pool does, and the same
 input and weights give bit-identical output on the same machine (fixed batches, fp32).
 
-Windows: a record is repaired, resampled to ``data.fs`` and band-passed as a whole, then cut
-into consecutive full model windows (``data.n_samples``); the embedding is the mean of the
+Windows: a record is read (NaN gaps repaired up to ``data.max_nan_gap_s``), resampled to
+``data.fs`` and band-passed as a whole (:func:`lvcg_cli.signals.preprocess.model_signal`, as in
+training), then cut into consecutive full model windows (``data.n_samples``); the embedding is the mean of the
 windows' embeddings. The tail that does not fill a window is dropped (a 15-s record at a 10-s
 window gives one window, a 25-s record two). A record shorter than one window is padded by
 ``data.pad_policy``, as in training.
@@ -33,7 +34,7 @@ import torch
 
 from lvcg_cli.errors import LvcgError, RecordError
 from lvcg_cli.signals.leads import N_LEADS, lead_names
-from lvcg_cli.signals.preprocess import bandpass, fix_window, repair_nonfinite, resample, split_windows
+from lvcg_cli.signals.preprocess import fix_window, split_windows
 
 if TYPE_CHECKING:
     from lvcg_cli.settings import DataSettings, ModelSettings
@@ -46,24 +47,6 @@ NONFINITE_EMBEDDING = "the model's embedding of this record is not finite (NaN o
 # --------------------------------------------------------------------------------------------
 # records -> model windows
 # --------------------------------------------------------------------------------------------
-def filtered_signal(record: Record, data: DataSettings) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``(signal (12, T') mV at data.fs, present, flags)``: repaired, resampled, band-passed, whole length.
-
-    The same steps as :func:`lvcg_cli.signals.preprocess.preprocess` without the crop to one window.
-    """
-    x, present, flags = repair_nonfinite(record.signal, record.fs, present=record.present)
-    rows = np.flatnonzero(present)
-    n_out = max(int(round(record.n_samples * data.fs / record.fs)), 1)
-    out = np.zeros((N_LEADS, n_out), dtype=np.float32)
-    if rows.size:
-        sub = resample(np.asarray(x[rows], dtype=np.float32), record.fs, data.fs)
-        sub = bandpass(sub, data.fs, tuple(data.bandpass), data.filter_order)
-        n_out = sub.shape[-1]
-        out = np.zeros((N_LEADS, n_out), dtype=np.float32)
-        out[rows] = sub
-    return out, present, list(dict.fromkeys([*record.flags, *flags]))
-
-
 def embedding_windows(signal: np.ndarray, data: DataSettings) -> np.ndarray:
     """(12, T') at data.fs -> (W, 12, n): consecutive full windows, or one padded window if short."""
     n = data.n_samples
@@ -111,6 +94,24 @@ class Prepared:
     error: RecordError | None = None
 
 
+def prepare_loaded(
+    index: int, record: Record, data: DataSettings, model: ModelSettings, requested: np.ndarray | None
+) -> Prepared:
+    """Preprocess and window a record already read (never raises RecordError)."""
+    from lvcg_cli.signals.model_input import make_sample
+    from lvcg_cli.signals.preprocess import model_signal
+
+    try:
+        signal, present, _ = model_signal(record, data)
+        seen, warning = choose_visible(present, requested, record.path)
+        notes = [f"{record.path}: {message}" for message in record.meta.get("warnings", [])]
+        warning = "\n".join([*notes, warning] if warning else notes) or None
+        samples = [make_sample(w, present, seen, data, model) for w in embedding_windows(signal, data)]
+        return Prepared(index, record.id, str(record.path), samples, warning)
+    except RecordError as exc:
+        return Prepared(index, record.id, str(record.path), error=exc)
+
+
 def prepare_record(
     index: int,
     path: Path,
@@ -119,20 +120,17 @@ def prepare_record(
     requested: np.ndarray | None,
     lead_map: dict[str, str] | None = None,
 ) -> Prepared:
-    """Read, preprocess and window one record (runs in a worker thread; never raises RecordError)."""
+    """Read (NaN gaps repaired up to ``data.max_nan_gap_s``), preprocess and window one record.
+
+    Runs in a worker thread; never raises RecordError.
+    """
     from lvcg_cli.signals.io import read_record
-    from lvcg_cli.signals.model_input import make_sample
 
     try:
-        record = read_record(path, lead_map=lead_map)
-        signal, present, _ = filtered_signal(record, data)
-        seen, warning = choose_visible(present, requested, path)
-        notes = [f"{path}: {message}" for message in record.meta.get("warnings", [])]
-        warning = "\n".join([*notes, warning] if warning else notes) or None
-        samples = [make_sample(w, present, seen, data, model) for w in embedding_windows(signal, data)]
-        return Prepared(index, record.id, str(path), samples, warning)
+        record = read_record(path, max_nan_gap_s=data.max_nan_gap_s, lead_map=lead_map)
     except RecordError as exc:
         return Prepared(index, Path(path).stem, str(path), error=exc)
+    return prepare_loaded(index, record, data, model, requested)
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,6 +259,26 @@ class Embedder:
 
         ``on_record`` is called for every record as it is prepared (progress, warnings).
         """
+        return self.embed_items(self._prepared(list(paths)), on_record)
+
+    def embed_records(
+        self, records: Iterable[Record], on_record: Callable[[Prepared], None] | None = None
+    ) -> EmbedResult:
+        """Embed records already read or made from arrays (the Python API), exactly as files are."""
+        items = (
+            prepare_loaded(i, record, self.data, self.model_settings, self.visible)
+            for i, record in enumerate(records)
+        )
+        return self.embed_items(items, on_record)
+
+    def embed_items(
+        self, items: Iterable[Prepared], on_record: Callable[[Prepared], None] | None = None
+    ) -> EmbedResult:
+        """Prepared records -> one vector each: the mean of its windows' embeddings (in float64).
+
+        Windows of several records share model calls of ``batch_size``; records that could not
+        be prepared, or whose embedding is not finite, are collected in ``skipped``.
+        """
         sums: dict[int, np.ndarray] = {}
         counts: dict[int, int] = {}
         kept: list[Prepared] = []
@@ -277,7 +295,7 @@ class Embedder:
                 counts[owner] = counts.get(owner, 0) + rows.shape[0]
             pending.clear()
 
-        for item in self._prepared(list(paths)):
+        for item in items:
             if on_record is not None:
                 on_record(item)
             if item.error is not None:

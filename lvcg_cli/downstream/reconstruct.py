@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from lvcg_cli.downstream.baselines import LeadMap, complete_limb_leads, linear_map, physics_map
-from lvcg_cli.downstream.embed import choose_visible, filtered_signal
+from lvcg_cli.downstream.embed import choose_visible
 from lvcg_cli.downstream.metrics import pearson_r, ptp_ratio, rmse
 from lvcg_cli.errors import LvcgError, RecordError
 from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS
@@ -249,7 +249,9 @@ class Reconstructor:
         n_time = record.n_samples
         field_out = field_fs = None
         if self.method == "lvcg":
-            filtered, present_f, _ = filtered_signal(record, self.data)
+            from lvcg_cli.signals.preprocess import model_signal
+
+            filtered, present_f, _ = model_signal(record, self.data)
             n = self.data.n_samples
             n_model = filtered.shape[-1]
             starts = covering_starts(n_model, n)

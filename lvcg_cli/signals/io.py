@@ -119,6 +119,41 @@ def read_record(
     return _to_record(target, signal, fs, names, units, comments, meta, max_nan_gap_s, lead_map)
 
 
+def record_from_array(
+    signal: np.ndarray,
+    fs: float,
+    leads: Iterable[str] | None = None,
+    *,
+    max_nan_gap_s: float = MAX_NAN_GAP_S,
+    lead_map: Mapping[str, str] | str | None = None,
+    name: str = "array",
+) -> Record:
+    """An ECG held in memory, ``signal`` (n_leads, T) in mV at ``fs`` Hz, as a :class:`Record`.
+
+    Made exactly as a file's record is (the same checks, lead matching by name in any order,
+    NaN repair up to ``max_nan_gap_s``, III/aVR/aVL/aVF derived from I and II when absent), so an
+    array and the file it came from give the same record. ``leads`` names the rows (default: the
+    12 standard leads in canonical order); ``name`` is what messages and ``Record.id`` call it.
+    Raises :class:`RecordError` naming ``name`` and the problem.
+    """
+    x = np.asarray(signal)
+    names = list(CANONICAL_LEADS) if leads is None else [str(lead) for lead in leads]
+    if x.ndim != 2:
+        raise RecordError(name, f"expected an array of (leads, samples), got shape {x.shape}")
+    if x.shape[0] != len(names):
+        raise RecordError(name, f"{x.shape[0]} rows of signal but {len(names)} lead names")
+    if x.dtype.kind not in "fiu":
+        raise RecordError(name, f"samples must be numbers (got dtype {x.dtype})")
+    try:
+        rate = float(fs)
+    except (TypeError, ValueError):
+        raise RecordError(name, f"invalid sampling frequency {fs!r}") from None
+    units = ["mV"] * len(names)
+    validate.check_signals(name, x.T, rate, names, units)
+    meta = {"format": "array"}
+    return _to_record(Path(name), x.T, rate, names, units, [], meta, max_nan_gap_s, lead_map)
+
+
 def _resolve(path: Path) -> tuple[str, Path]:
     """Which reader and which file: ('wfdb', header), ('cpsc', mat) or (a clinical format, file)."""
     if path.is_dir():

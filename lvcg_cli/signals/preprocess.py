@@ -1,7 +1,10 @@
-"""From a record as read to the fixed-size mV window the cache stores and the model sees.
+"""From a record as read to what the model reads: the whole record at the model's rate and band,
+then windows.
 
-``preprocess`` is repair -> resample -> band-pass -> window, each step a small function that works
-on a whole ``(leads, time)`` array at once. Amplitudes stay in mV: normalisation belongs to
+:func:`model_signal` is the one path (resample -> band-pass, over the whole record) that training
+and every serving command share; :func:`model_window` crops one window (the cache, training) and
+:func:`preprocess` is the two together. NaN repair (:func:`repair_nonfinite`) runs once, when a
+record is read. Each step is a small function that works on a whole ``(leads, time)`` array at once. Amplitudes stay in mV: normalisation belongs to
 :mod:`lvcg_cli.signals.model_input` (it depends on which leads are visible), so :func:`normalize`
 lives here only as the shared implementation.
 """
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from scipy import signal as sps
 
+from lvcg_cli.errors import RecordError
 from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS
 
 if TYPE_CHECKING:
@@ -271,30 +275,59 @@ def normalize(
 
 
 # --------------------------------------------------------------------------------------------
-# composition
+# composition: the one path from a record to what the model reads
 # --------------------------------------------------------------------------------------------
+def model_signal(record: Record, data: DataSettings) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One record, whole length, as the model reads it: ``(signal (12, T') float32 mV at data.fs, present, flags)``.
+
+    resample to ``data.fs`` (``resample_poly``) -> zero-phase band-pass (``data.bandpass``,
+    ``data.filter_order``). Only present leads are filtered; absent leads stay exactly zero.
+    Training (through the packed cache or a manifest), ``lvcg embed``, ``lvcg reconstruct``,
+    ``lvcg probe`` and the Python API all call this function, so they cannot disagree; cutting
+    windows is a separate step (:func:`model_window` for one crop, tiling for serving).
+
+    NaN repair is not done here: it happened once, when the record was made
+    (:func:`lvcg_cli.signals.io.read_record` or ``record_from_array``, with
+    ``data.max_nan_gap_s``), so a record must arrive finite.
+    """
+    present = np.asarray(record.present, dtype=bool).copy()
+    rows = np.flatnonzero(present)
+    if not np.isfinite(record.signal[rows]).all():
+        raise RecordError(
+            record.path,
+            "non-finite samples reached preprocessing; make records with read_record or record_from_array "
+            "(they repair NaN gaps)",
+        )
+    n_out = max(int(round(record.n_samples * data.fs / record.fs)), 1)
+    out = np.zeros((N_LEADS, n_out), dtype=np.float32)
+    if rows.size:
+        sub = resample(np.asarray(record.signal[rows], dtype=np.float32), record.fs, data.fs)
+        sub = bandpass(sub, data.fs, tuple(data.bandpass), data.filter_order)
+        out = np.zeros((N_LEADS, sub.shape[-1]), dtype=np.float32)
+        out[rows] = sub
+    return out, present, list(record.flags)
+
+
+def model_window(
+    signal: np.ndarray, data: DataSettings, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, bool]:
+    """A :func:`model_signal` cut to one window of ``data.n_samples``: ``(window (12, n), padded)``.
+
+    Cropped by ``data.window_policy`` (``random`` draws from ``rng``), padded by ``data.pad_policy``.
+    """
+    n = data.n_samples
+    window = fix_window(signal, n, data.window_policy, data.pad_policy, rng)
+    return np.asarray(window, dtype=np.float32), signal.shape[-1] < n
+
+
 def preprocess(
     record: Record, data: DataSettings, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """One record -> ``(signal (12, n) float32 mV at data.fs, present (12,) bool, flags)``.
+    """One record -> one window, as the packed cache stores it and training reads it.
 
-    repair NaN -> resample to ``data.fs`` -> zero-phase band-pass -> fixed window of
-    ``data.n_samples`` (crop by ``data.window_policy``, pad by ``data.pad_policy``; flag ``padded``).
-    Only present leads are filtered; absent leads stay exactly zero.
+    ``(signal (12, n) float32 mV at data.fs, present (12,) bool, flags)``: :func:`model_signal`
+    then :func:`model_window` (flag ``padded`` when the record was shorter than the window).
     """
-    max_gap_s = getattr(data, "max_nan_gap_s", MAX_NAN_GAP_S)
-    x, present, flags = repair_nonfinite(record.signal, record.fs, max_gap_s, record.present)
-    flags = list(dict.fromkeys([*record.flags, *flags]))
-    n = data.n_samples
-    rows = np.flatnonzero(present)
-    out = np.zeros((N_LEADS, n), dtype=np.float32)
-    if rows.size:
-        sub = np.asarray(x[rows], dtype=np.float32)
-        sub = resample(sub, record.fs, data.fs)
-        sub = bandpass(sub, data.fs, tuple(data.bandpass), data.filter_order)
-        if sub.shape[-1] < n:
-            flags.append("padded")
-        out[rows] = fix_window(sub, n, data.window_policy, data.pad_policy, rng)
-    elif record.signal.shape[-1] * data.fs / record.fs < n:
-        flags.append("padded")
-    return out, present.copy(), flags
+    signal, present, flags = model_signal(record, data)
+    window, padded = model_window(signal, data, rng)
+    return window, present, [*flags, "padded"] if padded else flags
