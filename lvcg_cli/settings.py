@@ -15,6 +15,7 @@ section only and document each one (the description is shown by ``lvcg config sh
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import typing
@@ -362,6 +363,14 @@ class Settings(StrictModel):
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal values are equal settings, wherever they came from."""
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
     def source(self, dotted: str) -> str | None:
         """Where ``section.key`` was given (``cli``, ``env``, a YAML path, ``--preset NAME``), or None.
 
@@ -516,30 +525,60 @@ def warn_unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
     return new
 
 
-def parse_dotted_args(args: Sequence[str]) -> dict[str, str]:
-    """Parse ``--section.key VALUE`` / ``--section.key=VALUE`` / bare ``--section.flag`` tokens."""
-    overrides: dict[str, str] = {}
+@dataclasses.dataclass
+class ScannedArgs:
+    """Command-line tokens sorted by :func:`scan_args`."""
+
+    overrides: dict[str, str] = dataclasses.field(default_factory=dict)  # "section.key" -> value
+    positionals: list[str] = dataclasses.field(default_factory=list)  # record inputs, stray words
+    options: list[str] = dataclasses.field(default_factory=list)  # any other -x / --name (not a setting)
+
+
+def _is_long_option(token: str) -> bool:
+    return token.startswith("--") and len(token) > 2
+
+
+def scan_args(tokens: Sequence[str]) -> ScannedArgs:
+    """The one rule for reading ``--section.key VALUE`` / ``--section.key=VALUE`` / ``--section.flag``.
+
+    A dotted option takes the next token as its value unless that is itself a long option
+    (``--x``), so negative numbers are values (``--data.fs -5``) and a bare dotted option is
+    ``true``. Dashes in keys become underscores. Everything else is kept in order: other options
+    (``--foo``, ``-x``; their values are not guessed) and positionals.
+    """
+    out = ScannedArgs()
     i = 0
-    while i < len(args):
-        token = args[i]
-        if not token.startswith("--") or len(token) <= 2:
-            raise SettingsError(f"unexpected argument {token!r}; settings are given as --section.key VALUE")
-        key = token[2:]
-        if "=" in key:
-            key, value = key.split("=", 1)
-            i += 1
-        elif i + 1 < len(args) and not (args[i + 1].startswith("--") and len(args[i + 1]) > 2):
-            value = args[i + 1]
-            i += 2
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if _is_long_option(token) and "." in token.split("=", 1)[0]:
+            key, has_value, value = token[2:].partition("=")
+            if not has_value:
+                if i < len(tokens) and not _is_long_option(tokens[i]):
+                    value, i = tokens[i], i + 1
+                else:
+                    value = "true"
+            out.overrides[key.replace("-", "_")] = value
+        elif token.startswith("-") and len(token) > 1:
+            out.options.append(token)
         else:
-            value = "true"
-            i += 1
-        if "." not in key:
-            raise SettingsError(
-                f"--{key}: unknown option; settings are given as --section.key (e.g. --train.lr 3e-4)"
-            )
-        overrides[key.replace("-", "_")] = value
-    return overrides
+            out.positionals.append(token)
+    return out
+
+
+def parse_dotted_args(args: Sequence[str]) -> dict[str, str]:
+    """Only ``--section.key`` settings (:func:`scan_args`); anything else is a one-line error."""
+    scanned = scan_args(args)
+    if scanned.positionals:
+        raise SettingsError(
+            f"unexpected argument {scanned.positionals[0]!r}; settings are given as --section.key VALUE"
+        )
+    if scanned.options:
+        key = scanned.options[0].lstrip("-").split("=", 1)[0]
+        raise SettingsError(
+            f"--{key}: unknown option; settings are given as --section.key (e.g. --train.lr 3e-4)"
+        )
+    return scanned.overrides
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

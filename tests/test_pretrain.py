@@ -17,7 +17,6 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lvcg_cli.commands.pretrain import split_resume_path
 from lvcg_cli.engine.checkpoint import load_model
 from lvcg_cli.engine.schedule import WarmupCosine
 from lvcg_cli.engine.trainer import build_optimizer, latest_checkpoint
@@ -92,18 +91,23 @@ def test_no_weight_decay_on_biases_and_norm_scales():
     assert len(decay["params"]) + len(no_decay["params"]) == len(names)
 
 
-def test_resume_path_is_split_from_dotted_settings():
-    assert split_resume_path(["runs/x", "--train.lr", "3e-4"]) == ("runs/x", ["--train.lr", "3e-4"])
-    assert split_resume_path(["--train.lr", "3e-4", "runs/x/ckpt-4.pt"]) == (
-        "runs/x/ckpt-4.pt",
-        ["--train.lr", "3e-4"],
-    )
-    assert split_resume_path(["--train.compile", "--data.fs=100"]) == (
-        None,
-        ["--train.compile", "--data.fs=100"],
-    )
-    with pytest.raises(LvcgError):
-        split_resume_path(["a", "b"])
+def test_resume_takes_an_optional_path():
+    from lvcg_cli.commands._help import fill_optional_values
+
+    options = {"--resume"}
+    assert fill_optional_values(["--resume", "runs/x", "--train.lr", "3e-4"], options) == [
+        "--resume",
+        "runs/x",
+        "--train.lr",
+        "3e-4",
+    ]
+    assert fill_optional_values(["--resume", "--run-id", "a"], options) == ["--resume", "", "--run-id", "a"]
+    assert fill_optional_values(["--train.compile", "--resume"], options) == [
+        "--train.compile",
+        "--resume",
+        "",
+    ]
+    assert fill_optional_values(["--resume=runs/x"], options) == ["--resume=runs/x"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ from lvcg_cli.signals.leads import N_LEADS, lead_names
 from lvcg_cli.signals.preprocess import fix_window, split_windows
 
 if TYPE_CHECKING:
-    from lvcg_cli.settings import DataSettings, ModelSettings
+    from lvcg_cli.datasets.prepared import PreparedData
+    from lvcg_cli.settings import DataSettings, ModelSettings, Settings
     from lvcg_cli.signals.io import Record
 
 EMBED_FORMATS = (".npy", ".npz", ".parquet")
@@ -317,6 +318,68 @@ class Embedder:
         else:
             embeddings = np.zeros((0, self.dim), np.float32)
         return EmbedResult([p.id for p in kept], [p.path for p in kept], embeddings, skipped, warnings)
+
+
+def open_embedder(
+    settings: Settings,
+    checkpoint: str | Path | None,
+    *,
+    visible: np.ndarray | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    lead_map: dict[str, str] | None = None,
+) -> tuple[Embedder, Settings]:
+    """Load a checkpoint on ``settings.engine.device`` and the settings it runs with.
+
+    The checkpoint fixes the model and its input; the user's ``settings`` give the rest
+    (:func:`lvcg_cli.settings.with_checkpoint`, which refuses an override of what is fixed).
+    """
+    from lvcg_cli.engine.checkpoint import load_model
+    from lvcg_cli.engine.device import select_device
+    from lvcg_cli.settings import with_checkpoint
+
+    device = select_device(settings.engine.device)
+    model, ckpt_settings = load_model(checkpoint, device)
+    merged = with_checkpoint(settings, ckpt_settings)
+    embedder = Embedder(
+        model,
+        merged.data,
+        merged.model,
+        device=device,
+        visible=visible,
+        batch_size=batch_size,
+        workers=workers,
+        lead_map=lead_map,
+    )
+    return embedder, merged
+
+
+def embed_prepared(
+    embedder: Embedder,
+    data: PreparedData,
+    split: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 512,
+) -> EmbedResult:
+    """Every record (or one split) of a prepared data set: one window each, already preprocessed.
+
+    Records whose embedding is not finite are skipped (``skipped`` names them by id).
+    """
+    rows = np.arange(len(data)) if split is None else data.split(split)
+    if rows.size == 0:
+        raise LvcgError(f"{data.name}: no records in split {split!r}")
+    ids = data.ids()
+    present = data.present()
+    out = np.zeros((rows.size, embedder.dim), np.float32)
+    for lo in range(0, rows.size, chunk):
+        part = rows[lo : lo + chunk]
+        out[lo : lo + part.size] = embedder.embed_windows(data.rows(part), present[part])
+        if progress is not None:
+            progress(part.size)
+    finite = np.isfinite(out).all(axis=1)
+    skipped = [(f"{data.name} record {ids[rows[i]]}", NONFINITE_EMBEDDING) for i in np.flatnonzero(~finite)]
+    kept = ids[rows][finite].tolist()
+    return EmbedResult(kept, [f"{data.name}:{i}" for i in kept], out[finite], skipped)
 
 
 # --------------------------------------------------------------------------------------------

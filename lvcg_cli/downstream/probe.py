@@ -45,7 +45,7 @@ from lvcg_cli.downstream.probe_results import append_result, result_row, summari
 from lvcg_cli.errors import LvcgError
 
 if TYPE_CHECKING:
-    from lvcg_cli.settings import Settings
+    from lvcg_cli.settings import ProbeSettings, Settings
 
 __all__ = [
     "MODELS",
@@ -95,6 +95,23 @@ PREPARE_HINTS: dict[str, str] = {
     "ai-readi": "lvcg prepare-data ai-readi --root /path/to/ai-readi",
     "ludb": "lvcg prepare-data ludb --root /path/to/ludb-1.0.1",
 }
+
+
+def probe_entries(probe: ProbeSettings, run_all: bool = False) -> list[ProbeEntry]:
+    """What to probe: the whole table (``--all``), or ``probe.dataset``/``probe.task`` with the
+    table's class subset for that pair (PTB-XL's default task is ``super``)."""
+    if run_all:
+        return list(PROBE_TABLE)
+    task = probe.task
+    if probe.dataset == "ptbxl" and task == "default":
+        task = "super"
+    classes = next((e.classes for e in PROBE_TABLE if (e.dataset, e.task) == (probe.dataset, task)), None)
+    return [ProbeEntry(probe.dataset, task, classes)]
+
+
+def probe_models(model: str, baselines: bool = False) -> list[str]:
+    """The embedding models of a run: ``model``, then (``--baselines``) every other one."""
+    return [model, *(m for m in MODELS if m != model)] if baselines else [model]
 
 
 class ProbeSkipped(LvcgError):
