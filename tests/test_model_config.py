@@ -85,3 +85,21 @@ def test_the_gru_device_is_injected_and_does_not_change_the_output():
     for a, b in zip(plain.dynamics(tokens, rr, mask), injected.dynamics(tokens, rr, mask), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert asked == [torch.device("cpu")]
+
+
+def test_a_registered_architecture_carries_its_sizes():
+    from lvcg_cli.model.lvcg import LVCG
+    from lvcg_cli.model.registry import list_models, register_model
+
+    @register_model(
+        "test-narrow", d_token=8, state_dim=8, encoder_channels=[8], lifter_channels=8, lifter_layers=1
+    )
+    def narrow(config, data, gru_device=None):
+        return LVCG(config, data, gru_device=gru_device)
+
+    assert "test-narrow" in list_models()
+    config = ModelSettings(name="test-narrow", state_dim=16)
+    assert (config.d_token, config.state_dim, config.encoder_channels) == (8, 16, [8])
+    assert build_model(config).embedding_dim == 8 + 16 + 8 + 20
+    with pytest.raises(ValueError, match="unknown architecture fields d_tokens"):
+        register_model("test-typo", d_tokens=8)

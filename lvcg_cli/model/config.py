@@ -6,22 +6,74 @@ without the command line's settings machinery; :mod:`lvcg_cli.settings` uses the
 overrides and what checkpoints store).
 
 A registered name *is* an architecture (as in timm): ``ModelSettings(name="lvcg-base")`` has
-lvcg-base's sizes, and only the fields given explicitly differ from them
-(:func:`lvcg_cli.model.registry.architecture`).
+lvcg-base's sizes, and only the fields given explicitly differ from them (:data:`ARCHITECTURES`).
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["DEFAULT_FS", "DEFAULT_MODEL", "ConfigModel", "InputSpec", "LossWeights", "ModelSettings"]
+from lvcg_cli.errors import LvcgError
+
+__all__ = [
+    "ARCHITECTURES",
+    "DEFAULT_FS",
+    "DEFAULT_MODEL",
+    "ConfigModel",
+    "InputSpec",
+    "LossWeights",
+    "ModelSettings",
+    "architecture",
+]
 
 DEFAULT_MODEL = "lvcg-tiny"
 """The architecture of the bundled weights, and of a model whose name is not given."""
 DEFAULT_FS = 100.0
 """Input sampling rate (Hz) of a model built without being told its input."""
+
+
+_SHARED: dict[str, Any] = {
+    "beat_len": 128,
+    "max_beats": 20,
+    "n_tokens": 1,
+    "residual_refine": False,
+    "decoder_state": True,
+}
+ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "lvcg-tiny": {
+        **_SHARED,
+        "d_token": 64,
+        "encoder_channels": [32, 48, 64],
+        "lifter_channels": 48,
+        "lifter_layers": 6,
+        "state_dim": 128,
+        "gru_layers": 1,
+    },
+    "lvcg-base": {
+        **_SHARED,
+        "d_token": 256,
+        "encoder_channels": [96, 192, 256, 256],
+        "lifter_channels": 64,
+        "lifter_layers": 6,
+        "state_dim": 256,
+        "gru_layers": 2,
+    },
+}
+"""The sizes each registered name stands for; :func:`lvcg_cli.model.registry.register_model` adds
+to it (a name and its builder are registered there, with these sizes)."""
+
+
+def architecture(name: str) -> dict[str, Any]:
+    """The sizes registered with ``name`` (a copy); one-line :class:`LvcgError` for an unknown name."""
+    if name not in ARCHITECTURES:
+        known = sorted(ARCHITECTURES)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.0)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise LvcgError(f"--model.name: unknown model {name!r}{hint}; available: {', '.join(known)}")
+    return {k: list(v) if isinstance(v, list | tuple) else v for k, v in ARCHITECTURES[name].items()}
 
 
 class ConfigModel(BaseModel):
@@ -81,8 +133,6 @@ class ModelSettings(ConfigModel):
         """Fill what is not given from the registered architecture of ``name`` (explicit values win)."""
         if not isinstance(data, dict):
             return data
-        from lvcg_cli.model.registry import architecture
-
         sizes = architecture(str(data.get("name", DEFAULT_MODEL)))
         filled = {
             key: data[key] if key in data else sizes[key]

@@ -1,6 +1,7 @@
 """A small timm-style registry: a registered name is an architecture.
 
-Each entry is a builder and the sizes that define the architecture. ``--model.name lvcg-base``
+Each entry is a builder and the sizes that define the architecture (kept with the model's
+configuration, :data:`lvcg_cli.model.config.ARCHITECTURES`). ``--model.name lvcg-base``
 alone therefore means lvcg-base's sizes (:class:`~lvcg_cli.model.config.ModelSettings` fills them
 from here), and explicit ``--model.<key>`` values still apply on top. ``build_model`` takes the
 resolved configuration and records it (``model.config``) for its checkpoints.
@@ -15,13 +16,11 @@ every command); the builders do.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lvcg_cli.errors import LvcgError
-from lvcg_cli.model.config import DEFAULT_FS, InputSpec, ModelSettings
+from lvcg_cli.model.config import ARCHITECTURES, DEFAULT_FS, InputSpec, ModelSettings, architecture
 
 if TYPE_CHECKING:
     import torch
@@ -42,20 +41,15 @@ GruDevice = Callable[["torch.device"], "torch.device"]
 Builder = Callable[..., "LVCG"]
 
 
-@dataclass(frozen=True)
-class _Entry:
-    builder: Builder
-    sizes: dict[str, Any]
-
-
-_REGISTRY: dict[str, _Entry] = {}
+_REGISTRY: dict[str, Builder] = {}
 
 
 def register_model(name: str, **sizes: Any) -> Callable[[Builder], Builder]:
     """Decorator: register ``fn(config, input_spec, gru_device=None) -> LVCG`` under ``name``.
 
-    ``sizes`` are the :class:`ModelSettings` fields that make the architecture (checked here, so a
-    typo fails at registration, not at the first build).
+    ``sizes`` are the :class:`ModelSettings` fields that make the architecture (added to
+    :data:`~lvcg_cli.model.config.ARCHITECTURES`, so ``ModelSettings(name=name)`` has them); a
+    built-in name keeps the sizes listed there. Unknown fields fail here, not at the first build.
     """
     unknown = sorted(set(sizes) - set(ModelSettings.model_fields) - {"name"})
     if unknown:
@@ -64,7 +58,9 @@ def register_model(name: str, **sizes: Any) -> Callable[[Builder], Builder]:
     def wrap(fn: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = _Entry(fn, dict(sizes))
+        _REGISTRY[name] = fn
+        if sizes or name not in ARCHITECTURES:
+            ARCHITECTURES[name] = dict(sizes)
         return fn
 
     return wrap
@@ -77,15 +73,10 @@ def list_models() -> list[str]:
 
 def _check_name(name: str) -> None:
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list_models(), n=1, cutoff=0.0)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise LvcgError(f"--model.name: unknown model {name!r}{hint}; available: {', '.join(list_models())}")
-
-
-def architecture(name: str) -> dict[str, Any]:
-    """The sizes registered with ``name`` (a copy; lists are copied too)."""
-    _check_name(name)
-    return {k: list(v) if isinstance(v, list | tuple) else v for k, v in _REGISTRY[name].sizes.items()}
+        architecture(name)  # the one-line error with the closest name
+        raise LvcgError(
+            f"--model.name: model {name!r} has sizes but no builder; register it with register_model"
+        )
 
 
 def model_settings(name: str, **overrides: Any) -> ModelSettings:
@@ -110,7 +101,7 @@ def count_parameters(model: ModelSettings, data: InputSpec | None = None) -> int
 
     _check_name(model.name)
     with torch.device("meta"):
-        shell = _REGISTRY[model.name].builder(model, data or _Input())
+        shell = _REGISTRY[model.name](model, data or _Input())
     return int(sum(p.numel() for p in shell.parameters()))
 
 
@@ -131,38 +122,17 @@ def build_model(
             f"--model: these settings describe a model of {n_params:,} parameters "
             f"({n_params * 4 / 2**30:,.0f} GiB in float32), over the bound of {MAX_PARAMETERS:,}"
         )
-    return _REGISTRY[model.name].builder(model, data or _Input(), gru_device=gru_device)
+    return _REGISTRY[model.name](model, data or _Input(), gru_device=gru_device)
 
 
-_SHARED = {"beat_len": 128, "max_beats": 20, "n_tokens": 1, "residual_refine": False, "decoder_state": True}
-
-
-@register_model(
-    "lvcg-tiny",
-    **_SHARED,
-    d_token=64,
-    encoder_channels=[32, 48, 64],
-    lifter_channels=48,
-    lifter_layers=6,
-    state_dim=128,
-    gru_layers=1,
-)
+@register_model("lvcg-tiny")
 def lvcg_tiny(model: ModelSettings, data: InputSpec, gru_device: GruDevice | None = None) -> LVCG:
     from lvcg_cli.model.lvcg import LVCG
 
     return LVCG(model, data, gru_device=gru_device)
 
 
-@register_model(
-    "lvcg-base",
-    **_SHARED,
-    d_token=256,
-    encoder_channels=[96, 192, 256, 256],
-    lifter_channels=64,
-    lifter_layers=6,
-    state_dim=256,
-    gru_layers=2,
-)
+@register_model("lvcg-base")
 def lvcg_base(model: ModelSettings, data: InputSpec, gru_device: GruDevice | None = None) -> LVCG:
     from lvcg_cli.model.lvcg import LVCG
 

@@ -38,9 +38,9 @@ import numpy as np
 from lvcg_cli.errors import RecordError, first_line
 from lvcg_cli.signals import validate
 from lvcg_cli.signals.leads import CANONICAL_LEADS, LIMB_FROM_I_II, N_LEADS, assign_leads
-from lvcg_cli.signals.preprocess import MAX_NAN_GAP_S, repair_nonfinite
 from lvcg_cli.signals.readers import FORMATS, SUPPORTED, read_format, sniff
 from lvcg_cli.signals.readers.detect import read_head
+from lvcg_cli.signals.repair import MAX_NAN_GAP_S, repair_nonfinite
 
 MAX_NAN_FRACTION = 0.5
 """A record with more than this fraction of non-finite samples (over its standard leads) is rejected."""
@@ -106,6 +106,7 @@ def read_record(
     installed, records that are mostly NaN, entirely flat, or have no recognisable lead names.
     """
     kind, target = _resolve(Path(path))
+    facts: validate.HeaderFacts | None
     if kind == "wfdb":
         facts = validate.check_wfdb_header(target)  # before any sample is read (signals/validate.py)
         signal, fs, names, units, comments, meta = _read_wfdb(target)
@@ -313,7 +314,8 @@ def _read_plain_format16(header: Path):
         return None  # multi-segment, "fs/counter(base)" forms, missing length, odd dates: wfdb decides
     if "/" in record[0] or n_sig < 1 or len(signals) != n_sig or sig_len < 1 or not fs > 0:
         return None
-    names, units, gains, baselines, checksums, offset = [], [], [], [], [], None
+    names, units, gains, baselines, checksums = [], [], [], [], []
+    offset: int | None = None
     file_name = signals[0].split()[0]
     for line in signals:
         fields = line.split(maxsplit=8)
@@ -336,6 +338,8 @@ def _read_plain_format16(header: Path):
         units.append(gain.group(3))
         names.append(fields[8].strip())
     path = header.parent / file_name
+    if offset is None:
+        return None
     try:
         if path.stat().st_size != offset + 2 * n_sig * sig_len:
             return None  # truncated or over-long: wfdb's path names the problem
