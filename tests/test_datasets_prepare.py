@@ -173,6 +173,7 @@ def test_shards_partition_the_records_and_open_together(tmp_path):
         parse_shard("8/8")
 
 
+@pytest.mark.slow
 def test_process_pool_gives_the_same_cache(tmp_path):
     settings = _settings(tmp_path)
     one = prepare_dataset("ludb", settings, root=RELEASES / "ludb", out=tmp_path / "one", workers=1)

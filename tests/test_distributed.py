@@ -44,6 +44,7 @@ def test_impossible_device_requests_fail_before_anything_starts(monkeypatch):
         distributed.plan_launch(EngineSettings(accelerator="mps", devices=2), environ={})
 
 
+@pytest.mark.slow
 def test_a_failing_rank_is_reported_as_one_line(capfd):
     with pytest.raises(LvcgError) as exc:
         distributed.launch(_fail_on_rank_one, (), nprocs=2)
@@ -71,6 +72,7 @@ def test_dataloader_worker_errors_are_unwrapped():
     assert distributed._original_message(wrapped) == "x.hea: bad"
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_train_in_sync(tmp_path):
     """`--accelerator cpu --devices 2`: DDP over gloo; rank 0 gathers every rank's parameter checksum."""
     run = tmp_path / "ddp"

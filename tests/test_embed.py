@@ -171,6 +171,7 @@ def test_refuses_to_write_binary_to_a_terminal_unless_forced(records, tiny_check
     assert forced.stdout_bytes.startswith(b"\x93NUMPY")
 
 
+@pytest.mark.slow
 def test_true_stdout_is_only_the_npy_bytes(records, tiny_checkpoint, tmp_path):
     proc = lvcg_subprocess("embed", records[0], records[1], "--checkpoint", tiny_checkpoint)
     assert proc.returncode == 0, proc.stderr.decode()
@@ -266,6 +267,7 @@ def test_bad_records_are_skipped_among_good_ones(tmp_path, records, tiny_checkpo
         assert path.name in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_record_subprocess_is_one_line_exit_2(tmp_path, tiny_checkpoint):
     bad = bad_records(tmp_path / "bad")["truncated"]
     proc = lvcg_subprocess("embed", bad, "--checkpoint", tiny_checkpoint, "-q")

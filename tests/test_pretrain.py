@@ -210,6 +210,7 @@ def _lvcg(*args: str, **kw) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_unknown_setting_is_one_line_and_exit_2():
     proc = _lvcg("pretrain", "--train.lrr", "1")
     assert proc.returncode == 2
@@ -252,6 +253,7 @@ def test_more_gpus_than_visible_fails_at_once(monkeypatch, tmp_path):
     assert not (tmp_path / "g").exists()  # nothing was started or written
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "LVCG_NO_PROGRESS": "1"}
