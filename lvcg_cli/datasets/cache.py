@@ -39,8 +39,6 @@ MANIFEST_FILE = "manifest.csv"
 JSONL_FILE = "manifest.jsonl"
 SKIPPED_FILE = "skipped.tsv"
 SHARD_RE = re.compile(r"^shard-(\d+)-of-(\d+)$")
-STRING_COLUMNS = ("id", "source", "split", "flags", "present")
-"""Manifest columns that are text (``present`` looks like a number and must stay a string)."""
 
 PREPROCESSING_KEYS = CACHE_KEYS
 """The DataSettings fields that change what the cache holds."""

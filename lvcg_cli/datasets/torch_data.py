@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,14 +27,6 @@ from lvcg_cli.settings import DataSettings, ModelSettings, Settings
 TRAIN_STREAM, VAL_STREAM = 0, 1
 MAX_SUBSTITUTES = 16
 """How many following records are tried in place of one that cannot be read."""
-
-
-class RecordSource(Protocol):
-    """Anything with ``len()`` and ``get(i) -> (signal (12, n) mV, present (12,) bool)``."""
-
-    def __len__(self) -> int: ...
-
-    def get(self, i: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from lvcg_cli.settings import DataSettings, ModelSettings, Settings
     from lvcg_cli.signals.io import Record
 
-Method = Literal["lvcg", "physics", "linear"]
 METHODS: tuple[str, ...] = ("lvcg", "physics", "linear")
 
 
