@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Model", "load_model"]
 
+Leads = Sequence[str] | None
+"""Lead names, e.g. ``["I", "II", "V2"]`` (``visible`` also takes ``"I,II,V2"``)."""
+
 
 class Model:
     """A loaded checkpoint with the settings it runs with; made by :func:`load_model`."""
@@ -42,6 +45,7 @@ class Model:
         self.settings = settings
         self.device = device
         self.batch_size = int(batch_size)
+        self.run_options: dict[str, Any] = {"device": device, "batch_size": self.batch_size}
 
     def __repr__(self) -> str:
         return (
@@ -77,13 +81,7 @@ class Model:
             f"signal: expected (leads, samples) or (records, leads, samples), got shape {x.shape}"
         )
 
-    def embed(
-        self,
-        signal: Any,
-        fs: float,
-        leads: Sequence[str] | None = None,
-        visible: Sequence[str] | str | None = None,
-    ) -> np.ndarray:
+    def embed(self, signal: Any, fs: float, leads: Leads = None, visible: Leads | str = None) -> np.ndarray:
         """Embeddings of ECGs in mV: ``(D,)`` for a (n_leads, T) array, ``(N, D)`` for (N, n_leads, T).
 
         ``leads`` names the rows, in any order and any subset (default: the 12 standard leads in
@@ -94,26 +92,15 @@ class Model:
         from lvcg_cli.downstream.embed import Embedder
 
         records, single = self.records(signal, fs, leads)
-        embedder = Embedder(
-            self.model,
-            self.settings.data,
-            self.settings.model,
-            device=self.device,
-            visible=_mask(visible),
-            batch_size=self.batch_size,
-            workers=1,
-        )
+        data, config = self.settings.data, self.settings.model
+        embedder = Embedder(self.model, data, config, visible=_mask(visible), workers=1, **self.run_options)
         result = embedder.embed_records(records)
         if result.skipped:
             raise RecordError(*result.skipped[0])
         return result.embeddings[0] if single else result.embeddings
 
     def reconstruct(
-        self,
-        signal: Any,
-        fs: float,
-        leads: Sequence[str] | None = None,
-        visible: Sequence[str] | str | None = None,
+        self, signal: Any, fs: float, leads: Leads = None, visible: Leads | str = None
     ) -> np.ndarray:
         """All 12 leads (canonical order, mV) at the input's rate and length, as ``lvcg reconstruct``.
 
@@ -124,14 +111,8 @@ class Model:
         from lvcg_cli.downstream.reconstruct import Reconstructor
 
         records, single = self.records(signal, fs, leads)
-        engine = Reconstructor(
-            "lvcg",
-            self.settings.data,
-            model=self.model,
-            model_settings=self.settings.model,
-            device=self.device,
-            batch_size=self.batch_size,
-        )
+        data, config = self.settings.data, self.settings.model
+        engine = Reconstructor("lvcg", data, model=self.model, model_settings=config, **self.run_options)
         mask = _mask(visible)
         out = np.stack([engine.reconstruct(record, mask).signal for record in records])
         return out[0] if single else out

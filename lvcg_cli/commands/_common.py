@@ -18,21 +18,19 @@ from lvcg_cli.settings import Settings, check_sections, parse_dotted_args, resol
 # Subcommands accept arbitrary ``--section.key VALUE`` tokens after their own options.
 OVERRIDABLE = {"allow_extra_args": True, "ignore_unknown_options": True}
 
-ConfigOption = typer.Option(
-    None,
-    "--config",
-    "-c",
-    help="Settings YAML file; repeat to layer several (later wins).",
-    show_default=False,
+
+def unset_option(*names: str, help: str, **extra: Any) -> Any:
+    """An option whose default is "not given" (None): the command or the settings decide."""
+    return typer.Option(None, *names, help=help, show_default=False, **extra)
+
+
+ConfigOption = unset_option(
+    "--config", "-c", help="Settings YAML file; repeat to layer several (later wins)."
 )
-PresetOption = typer.Option(
-    None, "--preset", help="Bundled preset: lvcg-tiny or lvcg-base.", show_default=False
-)
+PresetOption = unset_option("--preset", help="Bundled preset: lvcg-tiny or lvcg-base.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="Only warnings, errors and results.")
 JsonOption = typer.Option(False, "--json", help="Print results as JSON on stdout.")
-DeviceOption = typer.Option(
-    None, "--device", help="auto | cpu | cuda | cuda:N | mps (default: auto).", show_default=False
-)
+DeviceOption = unset_option("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto).")
 
 
 def settings_from(
@@ -76,17 +74,11 @@ def split_inputs(tokens: list[str] | None) -> tuple[list[str], dict[str, str]]:
     return scanned.positionals, scanned.overrides
 
 
-CheckpointOption = typer.Option(
-    None,
-    "--checkpoint",
-    help="Checkpoint (.pt) to use (default: the bundled lvcg-tiny weights).",
-    show_default=False,
+CheckpointOption = unset_option(
+    "--checkpoint", help="Checkpoint (.pt) to use (default: the bundled lvcg-tiny weights)."
 )
-VisibleOption = typer.Option(
-    None,
-    "--visible",
-    help="Leads the model may see, e.g. I,II,V2 (default: every lead a record has).",
-    show_default=False,
+VisibleOption = unset_option(
+    "--visible", help="Leads the model may see, e.g. I,II,V2 (default: every lead a record has)."
 )
 
 
@@ -111,12 +103,10 @@ def format_score(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-LeadMapOption = typer.Option(
-    None,
+LeadMapOption = unset_option(
     "--lead-map",
     help="Name channels the reader does not know: OLD=NEW,... with NEW a standard lead or '-' to ignore "
     "the channel, e.g. 'ECG1=I,ECG2=II,Pleth=-'.",
-    show_default=False,
 )
 
 

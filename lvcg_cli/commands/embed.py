@@ -21,6 +21,7 @@ from lvcg_cli.commands._common import (
     progress_bar,
     settings_from,
     split_inputs,
+    unset_option,
     visible_from,
 )
 from lvcg_cli.errors import LvcgError, RecordError
@@ -37,22 +38,11 @@ def embed(
         "folders (searched recursively) or globs.",
         show_default=False,
     ),
-    output: Path = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="Write to FILE: .npy, .npz (with record ids) or .parquet.",
-        show_default=False,
+    output: Path = unset_option(
+        "--output", "-o", help="Write to FILE: .npy, .npz (with record ids) or .parquet."
     ),
-    data: str = typer.Option(
-        None,
-        "--data",
-        help="Embed a prepared data set (name or folder) instead of files.",
-        show_default=False,
-    ),
-    split: str = typer.Option(
-        None, "--split", help="With --data: only this split (train, val or test).", show_default=False
-    ),
+    data: str = unset_option("--data", help="Embed a prepared data set (name or folder) instead of files."),
+    split: str = unset_option("--split", help="With --data: only this split (train, val or test)."),
     visible: str = VisibleOption,
     lead_map: str = LeadMapOption,
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per model call."),
@@ -109,13 +99,9 @@ def embed(
         raise LvcgError("nothing to embed: give record files, folders or globs, or --data NAME")
     if inputs and data is not None:
         raise LvcgError("give either record files or --data NAME, not both")
+    explicit = {"engine.device": device}
     settings = settings_from(
-        ctx,
-        reads=READS,
-        preset=preset,
-        config=config,
-        explicit={"engine.device": device},
-        overrides=overrides,
+        ctx, reads=READS, preset=preset, config=config, explicit=explicit, overrides=overrides
     )
     mask = visible_from(visible)
     leads = lead_map_from(lead_map)

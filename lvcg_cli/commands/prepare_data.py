@@ -15,6 +15,7 @@ from lvcg_cli.commands._common import (
     QuietOption,
     lead_map_from,
     settings_from,
+    unset_option,
 )
 from lvcg_cli.console import err_console, info, is_quiet, set_quiet
 
@@ -60,32 +61,19 @@ READS = ("data", "prepare", "paths")
 def prepare_data(
     ctx: typer.Context,
     name: str = typer.Argument(..., help=f"Data set: {NAMES}.", show_default=False),
-    root: Path = typer.Option(
-        None,
-        "--root",
-        help="Release root folder (default: --prepare.NAME_root, e.g. --prepare.ptbxl_root).",
-        show_default=False,
+    root: Path = unset_option(
+        "--root", help="Release root folder (default: --prepare.NAME_root, e.g. --prepare.ptbxl_root)."
     ),
-    out: Path = typer.Option(
-        None,
-        "--out",
-        help="Output folder (default: CACHE/prepared/NAME; see --paths.cache_dir, LVCG_CACHE_DIR).",
-        show_default=False,
+    out: Path = unset_option(
+        "--out", help="Output folder (default: CACHE/prepared/NAME; see --paths.cache_dir, LVCG_CACHE_DIR)."
     ),
-    workers: int = typer.Option(
-        None,
-        "--workers",
-        "-j",
-        help="Worker processes; 0 = one per CPU core (default: --prepare.workers).",
-        show_default=False,
-        min=0,
+    workers: int = unset_option(
+        "--workers", "-j", help="Worker processes; 0 = one per CPU core (default: --prepare.workers).", min=0
     ),
-    shard: str = typer.Option(
-        None,
+    shard: str = unset_option(
         "--shard",
         help="Prepare only slice i of n (0 <= i < n), into OUT/shard-i-of-n/, e.g. one per cluster job "
         "(--shard $SLURM_ARRAY_TASK_ID/64); all shards are used together once finished.",
-        show_default=False,
     ),
     force: bool = typer.Option(False, "--force", help="Prepare again even if a finished cache exists."),
     lead_map: str = LeadMapOption,
@@ -103,16 +91,15 @@ def prepare_data(
     leads = lead_map_from(lead_map)
     explicit = {"prepare.workers": workers} if workers is not None else None
     settings = settings_from(ctx, reads=READS, config=config, explicit=explicit)
-    result = prepare_dataset(
-        module.NAME,
-        settings,
-        root=root,
-        out=out,
-        workers=workers,
-        shard=shard_spec,
-        force=force,
-        lead_map=leads,
-    )
+    job = {
+        "root": root,
+        "out": out,
+        "workers": workers,
+        "shard": shard_spec,
+        "force": force,
+        "lead_map": leads,
+    }
+    result = prepare_dataset(module.NAME, settings, **job)
     if result.reused:
         info(
             f"{module.NAME}: already prepared at {result.path} from the same release and settings "

@@ -23,6 +23,7 @@ from lvcg_cli.commands._common import (
     PresetOption,
     QuietOption,
     settings_from,
+    unset_option,
 )
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.locks import exclusive
@@ -234,48 +235,26 @@ def pretrain(
     ctx: typer.Context,
     config: list[Path] = ConfigOption,
     preset: str = PresetOption,
-    data: list[str] = typer.Option(
-        None,
+    data: list[str] = unset_option(
         "--data",
         help="Prepared data set name or cache folder (repeat for several), or an original-LVCG "
         "manifest .jsonl. Default: the built-in data.",
-        show_default=False,
     ),
-    gpus: int = typer.Option(
-        None,
-        "--gpus",
-        min=1,
-        help="Train on N GPUs (DDP): --accelerator cuda --devices N.",
-        show_default=False,
-    ),
-    devices: int = typer.Option(
-        None, "--devices", min=1, help="Processes, one per device.", show_default=False
-    ),
-    accelerator: str = typer.Option(
-        None, "--accelerator", help="cpu | cuda | mps (for --devices).", show_default=False
-    ),
-    max_steps: int = typer.Option(
-        None, "--max-steps", min=1, help="Optimiser steps (train.max_steps).", show_default=False
-    ),
-    run_id: str = typer.Option(
-        None,
+    gpus: int = unset_option("--gpus", min=1, help="Train on N GPUs (DDP): --accelerator cuda --devices N."),
+    devices: int = unset_option("--devices", min=1, help="Processes, one per device."),
+    accelerator: str = unset_option("--accelerator", help="cpu | cuda | mps (for --devices)."),
+    max_steps: int = unset_option("--max-steps", min=1, help="Optimiser steps (train.max_steps)."),
+    run_id: str = unset_option(
         "--run-id",
         help="Run folder name under runs/ (default: start time and a random suffix, e.g. 20250131-140207-3fa9).",
-        show_default=False,
     ),
-    out: Path = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Run folder anywhere (instead of runs/RUN_ID; not with --run-id).",
-        show_default=False,
+    out: Path = unset_option(
+        "--out", "-o", help="Run folder anywhere (instead of runs/RUN_ID; not with --run-id)."
     ),
-    resume: str = typer.Option(
-        None,
+    resume: str = unset_option(
         "--resume",
         metavar="[PATH]",
         help="Continue a run: the one given by --run-id/--out, or --resume PATH (run folder or checkpoint).",
-        show_default=False,
     ),
     device: str = DeviceOption,
     as_json: bool = JsonOption,

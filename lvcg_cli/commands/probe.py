@@ -19,6 +19,7 @@ from lvcg_cli.commands._common import (
     format_score,
     progress_bar,
     settings_from,
+    unset_option,
 )
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.settings import ProbeSettings
@@ -55,68 +56,43 @@ READS = ("data", "model", "engine", "probe", "paths", "run")
 
 def probe(
     ctx: typer.Context,
-    dataset: str = typer.Option(
-        None,
+    dataset: str = unset_option(
         "--dataset",
         help=f"Data set: {', '.join(PROBE_TASKS)}, or a prepared folder (default: {_DEFAULTS.dataset}).",
-        show_default=False,
     ),
-    task: str = typer.Option(
-        None,
-        "--task",
-        help=f"Task of the data set (default: its first one here): {TASKS_HELP}.",
-        show_default=False,
+    task: str = unset_option(
+        "--task", help=f"Task of the data set (default: its first one here): {TASKS_HELP}."
     ),
-    ratio: float = typer.Option(
-        None,
-        "--ratio",
-        help=f"Fraction of the training split with labels (default: {_DEFAULTS.ratio:g}).",
-        show_default=False,
+    ratio: float = unset_option(
+        "--ratio", help=f"Fraction of the training split with labels (default: {_DEFAULTS.ratio:g})."
     ),
-    seed: list[int] = typer.Option(
-        None,
+    seed: list[int] = unset_option(
         "--seed",
         help="Seed of the label subset; repeat for mean +/- std "
         f"(default: {', '.join(str(s) for s in _DEFAULTS.seeds)}).",
-        show_default=False,
     ),
-    model: str = typer.Option(
-        None,
-        "--model",
-        help=f"lvcg, random-init or features (default: {_DEFAULTS.model}).",
-        show_default=False,
-    ),
+    model: str = unset_option("--model", help=f"lvcg, random-init or features (default: {_DEFAULTS.model})."),
     baselines: bool = typer.Option(
         False, "--baselines", help="Also probe random-init and features (same table)."
     ),
     run_all: bool = typer.Option(
         False, "--all", help="The paper's table; data sets not prepared are listed as skipped."
     ),
-    cv: int = typer.Option(
-        None,
+    cv: int = unset_option(
         "--cv",
         help="K-fold cross-validation over every labelled record, repeated --probe.cv_repeats times "
         "(default 5), with a bootstrap interval: for small data sets such as LUDB.",
-        show_default=False,
     ),
-    visible: str = typer.Option(
-        None,
-        "--visible",
-        help="Embed from these leads only, e.g. I,II,V2 (default: every lead a record has).",
-        show_default=False,
+    visible: str = unset_option(
+        "--visible", help="Embed from these leads only, e.g. I,II,V2 (default: every lead a record has)."
     ),
     checkpoint: Path = CheckpointOption,
-    out: Path = typer.Option(
-        None,
-        "--out",
-        help=f"Run folder, new or empty (default: a new runs/{RUN_PREFIX}YYYYmmdd-HHMMSS-XXXX).",
-        show_default=False,
+    out: Path = unset_option(
+        "--out", help=f"Run folder, new or empty (default: a new runs/{RUN_PREFIX}YYYYmmdd-HHMMSS-XXXX)."
     ),
-    csv: Path = typer.Option(
-        None,
+    csv: Path = unset_option(
         "--csv",
         help=f"Append rows to this CSV, e.g. one shared by several runs (default: RUN_FOLDER/{CSV_NAME}).",
-        show_default=False,
     ),
     device: str = DeviceOption,
     as_json: bool = JsonOption,

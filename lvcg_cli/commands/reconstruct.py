@@ -25,6 +25,7 @@ from lvcg_cli.commands._common import (
     progress_bar,
     settings_from,
     split_inputs,
+    unset_option,
     visible_from,
 )
 from lvcg_cli.errors import LvcgError, RecordError
@@ -105,32 +106,23 @@ def reconstruct(
         help="Record files (WFDB, CPSC .mat, DICOM, MUSE/aECG/Philips XML, SCP-ECG, EDF), folders or globs.",
         show_default=False,
     ),
-    visible: str = typer.Option(
-        None,
-        "--visible",
-        help="Leads given to the method, e.g. I,II,V2 (default: every lead the record has).",
-        show_default=False,
+    visible: str = unset_option(
+        "--visible", help="Leads given to the method, e.g. I,II,V2 (default: every lead the record has)."
     ),
     lead_map: str = LeadMapOption,
-    output: Path = typer.Option(
-        None,
+    output: Path = unset_option(
         "--output",
         "-o",
         help="Write the 12 leads: .npy, .csv or .hea (one record), .npz (any number, keyed by id).",
-        show_default=False,
     ),
-    plot: Path = typer.Option(
-        None,
+    plot: Path = unset_option(
         "--plot",
         help="12-lead ECG at paper scale (3x4 + lead-II rhythm strip, 25 mm/s, 10 mm/mV; PNG/PDF/SVG), "
         "one record.",
-        show_default=False,
     ),
-    vcg_plot: Path = typer.Option(
-        None,
+    vcg_plot: Path = unset_option(
         "--vcg-plot",
         help="VCG figure: QRS and T loops of the median beat in three planes (PNG/PDF/SVG), one record.",
-        show_default=False,
     ),
     method: str = typer.Option(
         "lvcg", "--method", help="lvcg (the model), physics (lift/project) or linear (regression)."
@@ -138,9 +130,7 @@ def reconstruct(
     geometry: str = typer.Option(
         "dower", "--geometry", help="Lead field of the physics method: dower or ideal."
     ),
-    data: str = typer.Option(
-        None, "--data", help="Score a prepared data set split instead of files.", show_default=False
-    ),
+    data: str = unset_option("--data", help="Score a prepared data set split instead of files."),
     report: bool = typer.Option(False, "--report", help="With --data: model and baselines side by side."),
     split: str = typer.Option("test", "--split", help="With --data: the split to score."),
     checkpoint: Path = CheckpointOption,
@@ -184,13 +174,9 @@ def reconstruct(
             from lvcg_cli.plots import require_matplotlib
 
             require_matplotlib()
+    explicit = {"engine.device": device}
     settings = settings_from(
-        ctx,
-        reads=READS,
-        preset=preset,
-        config=config,
-        explicit={"engine.device": device},
-        overrides=overrides,
+        ctx, reads=READS, preset=preset, config=config, explicit=explicit, overrides=overrides
     )
     mask = visible_from(visible)
     leads = lead_map_from(lead_map)
