@@ -54,7 +54,7 @@ def load_windows(paths: list[Path], data) -> tuple[np.ndarray, np.ndarray]:
 
     windows, present = [], []
     for path in paths:
-        signal, mask, _ = preprocess(read_record(path), data)
+        signal, mask, _ = preprocess(read_record(path, max_nan_gap_s=data.max_nan_gap_s), data)
         windows.append(signal)
         present.append(mask)
     return np.stack(windows), np.stack(present)

@@ -41,16 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from open_corpus import DEFAULT_DATA  # noqa: E402
 
+from lvcg_cli.datasets.prepared import open_prepared_data  # noqa: E402
+from lvcg_cli.downstream.embedding_cache import cached_embeddings, embedding_model  # noqa: E402
 from lvcg_cli.downstream.metrics import bootstrap_macro_auroc  # noqa: E402
-from lvcg_cli.downstream.probe import (  # noqa: E402
-    cached_embeddings,
-    embedding_model,
-    labelled_rows,
-    open_probe_data,
-    probe_cv,
-    probe_once,
-    probe_splits,
-)
+from lvcg_cli.downstream.probe import labelled_rows, probe_cv, probe_once, probe_splits  # noqa: E402
 from lvcg_cli.settings import resolve_settings  # noqa: E402
 from lvcg_cli.signals.leads import parse_leads, visible_mask  # noqa: E402
 
@@ -92,8 +86,8 @@ class Bench:
 
 def probe_ptbxl(bench: Bench, args) -> None:
     emb = bench.model("lvcg")
-    settings = bench.settings.model_copy(update={"data": emb.settings.data})
-    data = open_probe_data("ptbxl", settings)
+    settings = emb.settings  # the checkpoint's input and the bench's other settings
+    data = open_prepared_data("ptbxl", settings)
     task = data.resolve_task("super")
     classes, labels = data.labels(task)
     splits = probe_splits(data, task)
@@ -161,8 +155,8 @@ def probe_ptbxl(bench: Bench, args) -> None:
 
 def probe_ludb(bench: Bench, args) -> None:
     emb = bench.model("lvcg")
-    settings = bench.settings.model_copy(update={"data": emb.settings.data})
-    data = open_probe_data("ludb", settings)
+    settings = emb.settings  # the checkpoint's input and the bench's other settings
+    data = open_prepared_data("ludb", settings)
     task = data.resolve_task("axis")
     classes, labels = data.labels(task)
     rows_cv = labelled_rows(data, task)

@@ -14,6 +14,22 @@ import os
 from pathlib import Path
 
 
+def first_line(exc: BaseException | str, empty: str | None = None, limit: int | None = None) -> str:
+    """The first non-empty line of an error (or of a text), for one-line messages.
+
+    Library exceptions often run to several lines (advice, tracebacks of their own) or say nothing
+    at all; an empty message becomes ``empty``, else the exception's type name (``OSError``).
+    With ``limit``, a long line is cut to that many characters.
+    """
+    text = exc if isinstance(exc, str) else str(exc)
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:limit] if limit else line.strip()
+    if empty is not None:
+        return empty
+    return "error" if isinstance(exc, str) else type(exc).__name__
+
+
 class LvcgError(Exception):
     """A known, user-fixable problem: bad settings, bad input file, missing data."""
 
@@ -86,7 +102,7 @@ def os_error_cause(exc: OSError) -> str:
     if exc.errno == _errno.EEXIST and exc.filename and os.path.isfile(exc.filename):
         cause = "exists as a file where a folder is needed"
     if cause is None:
-        cause = (exc.strerror or str(exc) or type(exc).__name__).strip().splitlines()[0]
+        cause = first_line(exc.strerror or exc)
         cause = cause[:1].lower() + cause[1:]
     return cause
 

@@ -17,7 +17,7 @@ import typer
 from lvcg_cli import __version__
 from lvcg_cli.commands import config, embed, prepare_data, pretrain, probe, reconstruct
 from lvcg_cli.commands._help import LvcgGroup, use_lvcg_classes
-from lvcg_cli.errors import LvcgError, describe_os_error
+from lvcg_cli.errors import LvcgError, describe_os_error, first_line
 from lvcg_cli.settings import warn_unknown_env
 
 app = typer.Typer(
@@ -73,8 +73,7 @@ def run() -> None:
     except LvcgError as exc:
         if debug:
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _fail(message, exc.exit_code)
+        _fail(first_line(exc), exc.exit_code)
     except KeyboardInterrupt:
         print("lvcg: interrupted", file=sys.stderr)
         sys.exit(130)
@@ -101,8 +100,7 @@ def run() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    first = message.strip().splitlines()[0] if message.strip() else "error"
-    print(f"lvcg: error: {first}", file=sys.stderr)
+    print(f"lvcg: error: {first_line(message)}", file=sys.stderr)
     sys.exit(code)
 
 

@@ -15,6 +15,7 @@ section only and document each one (the description is shown by ``lvcg config sh
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import typing
@@ -24,9 +25,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from lvcg_cli.errors import SettingsError
+from lvcg_cli.model.config import ConfigModel, LossWeights, ModelSettings
 
 ENV_PREFIX = "LVCG_"
 ENV_NESTED_DELIMITER = "__"
@@ -43,30 +45,9 @@ MAX_SETTINGS_BYTES = 1 << 20
 """A settings file is a few kB; anything over a MiB is not one."""
 
 
-class StrictModel(BaseModel):
-    """Base for every settings section: unknown keys are errors, assignments are validated."""
-
-    # allow_inf_nan=False: `train.lr: .inf` or `--data.fs nan` is a typo, never a setting.
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _split_comma_lists(cls, data: Any) -> Any:
-        """Let ``--model.encoder_channels 32,64,96`` and env strings fill list/tuple fields."""
-        if not isinstance(data, dict):
-            return data
-        out = dict(data)
-        for name, field in cls.model_fields.items():
-            value = out.get(name)
-            if isinstance(value, str) and _is_sequence_annotation(field.annotation):
-                text = value.strip()
-                if text.startswith("["):
-                    out[name] = yaml.safe_load(text)
-                else:
-                    out[name] = [item.strip() for item in text.split(",") if item.strip()]
-        return out
+class StrictModel(ConfigModel):
+    """Base for every settings section: unknown keys are errors, assignments are validated,
+    non-finite numbers are refused (``train.lr: .inf`` or ``--data.fs nan`` is a typo, never a setting)."""
 
 
 def _is_sequence_annotation(annotation: Any) -> bool:
@@ -199,76 +180,9 @@ class PrepareSettings(StrictModel):
 
 
 # --------------------------------------------------------------------------------------------
-# model: architecture (owner: model/)
+# model: architecture (owner: model/; the model package's own configuration, lvcg_cli/model/config.py)
+# train.loss: LossWeights, also from there
 # --------------------------------------------------------------------------------------------
-class ModelSettings(StrictModel):
-    """Architecture of LVCG; a preset (``lvcg-tiny``, ``lvcg-base``) fills these."""
-
-    name: str = Field("lvcg-tiny", description="Registered architecture name (see model/registry.py).")
-    geometry: Literal["ideal", "dower"] = Field(
-        "dower", description="Fixed lead-field matrix used to project."
-    )
-    lift: Literal["pinv", "kors"] = Field(
-        "pinv", description="Physics lift: ridge pseudo-inverse or Kors regression."
-    )
-    lift_eps: float = Field(1e-3, ge=0, description="Ridge term of the pseudo-inverse lift.")
-    # Upper bounds: a checkpoint's settings define the model that is allocated before its weights
-    # are compared, so sizes are bounded here first (and the whole model in model/registry.py).
-    beat_len: int = Field(128, ge=16, le=2048, description="Samples per resampled beat.")
-    max_beats: int = Field(20, ge=1, le=512, description="Beats per record (padded with a mask).")
-    n_tokens: int = Field(1, ge=1, le=64, description="Tokens per beat in the bottleneck.")
-    d_token: int = Field(64, ge=4, le=4096, description="Width of each beat token.")
-    encoder_channels: list[int] = Field(
-        default_factory=lambda: [32, 48, 64], description="Channels of the ResNet-style beat encoder stages."
-    )
-    lifter_channels: int = Field(24, ge=4, le=1024, description="Channels of the learned lifting network.")
-    lifter_layers: int = Field(
-        4, ge=0, le=32, description="Dilated conv layers of the learned lifting network."
-    )
-    state_dim: int = Field(128, ge=4, le=8192, description="GRU state size (inter-beat dynamics).")
-    gru_layers: int = Field(1, ge=1, le=16, description="GRU layers.")
-    residual_refine: bool = Field(
-        False,
-        description="Small learned correction of the projected decoded field (reads only that projection).",
-    )
-    decoder_state: bool = Field(
-        False, description="Let the beat decoder also read the causal GRU state (default: tokens only)."
-    )
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout in encoder and decoder.")
-
-    @field_validator("encoder_channels")
-    @classmethod
-    def _positive_channels(cls, channels: list[int]) -> list[int]:
-        if not channels or any(c <= 0 for c in channels):
-            raise ValueError(f"must be a non-empty list of positive integers (got {channels})")
-        if len(channels) > 12 or max(channels) > 4096:
-            raise ValueError(
-                f"must be at most 12 stages of at most 4096 channels "
-                f"(got {len(channels)} stages, the widest {max(channels)})"
-            )
-        return channels
-
-
-# --------------------------------------------------------------------------------------------
-# train: optimisation and the masking objective (owner: engine/trainer.py)
-# --------------------------------------------------------------------------------------------
-class LossWeights(StrictModel):
-    """Weights of the loss terms; every term is a mean, so weights are comparable."""
-
-    hidden: float = Field(1.0, ge=0, description="Reconstruction of the hidden leads.")
-    visible: float = Field(0.1, ge=0, description="Reconstruction of the visible leads.")
-    beat: float = Field(0.5, ge=0, description="Beat-level latent VCG reconstruction.")
-    temporal: float = Field(0.1, ge=0, description="Next-beat prediction of the GRU.")
-    lift: float = Field(
-        0.5, ge=0, description="Hidden leads through the un-bottlenecked lifted field (deep supervision)."
-    )
-    invariance: float = Field(
-        1.0,
-        ge=0,
-        description="Beat tokens and GRU states of the view vs those of the all-lead reference field.",
-    )
-
-
 class TrainSettings(StrictModel):
     """Pretraining loop."""
 
@@ -453,6 +367,24 @@ class Settings(StrictModel):
     paths: PathSettings = Field(default_factory=PathSettings)
     run: RunSettings = Field(default_factory=RunSettings)
 
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal values are equal settings, wherever they came from."""
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
+    def source(self, dotted: str) -> str | None:
+        """Where ``section.key`` was given (``cli``, ``env``, a YAML path, ``--preset NAME``), or None.
+
+        None for a value no user source set: a default, a command's own defaults, or settings
+        made in code rather than by :func:`resolve_settings`.
+        """
+        return self._sources.get(dotted)
+
     def to_yaml(self) -> str:
         """The resolved settings as YAML (what ``config.yaml`` in a run folder holds)."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -599,30 +531,60 @@ def warn_unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
     return new
 
 
-def parse_dotted_args(args: Sequence[str]) -> dict[str, str]:
-    """Parse ``--section.key VALUE`` / ``--section.key=VALUE`` / bare ``--section.flag`` tokens."""
-    overrides: dict[str, str] = {}
+@dataclasses.dataclass
+class ScannedArgs:
+    """Command-line tokens sorted by :func:`scan_args`."""
+
+    overrides: dict[str, str] = dataclasses.field(default_factory=dict)  # "section.key" -> value
+    positionals: list[str] = dataclasses.field(default_factory=list)  # record inputs, stray words
+    options: list[str] = dataclasses.field(default_factory=list)  # any other -x / --name (not a setting)
+
+
+def _is_long_option(token: str) -> bool:
+    return token.startswith("--") and len(token) > 2
+
+
+def scan_args(tokens: Sequence[str]) -> ScannedArgs:
+    """The one rule for reading ``--section.key VALUE`` / ``--section.key=VALUE`` / ``--section.flag``.
+
+    A dotted option takes the next token as its value unless that is itself a long option
+    (``--x``), so negative numbers are values (``--data.fs -5``) and a bare dotted option is
+    ``true``. Dashes in keys become underscores. Everything else is kept in order: other options
+    (``--foo``, ``-x``; their values are not guessed) and positionals.
+    """
+    out = ScannedArgs()
     i = 0
-    while i < len(args):
-        token = args[i]
-        if not token.startswith("--") or len(token) <= 2:
-            raise SettingsError(f"unexpected argument {token!r}; settings are given as --section.key VALUE")
-        key = token[2:]
-        if "=" in key:
-            key, value = key.split("=", 1)
-            i += 1
-        elif i + 1 < len(args) and not (args[i + 1].startswith("--") and len(args[i + 1]) > 2):
-            value = args[i + 1]
-            i += 2
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if _is_long_option(token) and "." in token.split("=", 1)[0]:
+            key, has_value, value = token[2:].partition("=")
+            if not has_value:
+                if i < len(tokens) and not _is_long_option(tokens[i]):
+                    value, i = tokens[i], i + 1
+                else:
+                    value = "true"
+            out.overrides[key.replace("-", "_")] = value
+        elif token.startswith("-") and len(token) > 1:
+            out.options.append(token)
         else:
-            value = "true"
-            i += 1
-        if "." not in key:
-            raise SettingsError(
-                f"--{key}: unknown option; settings are given as --section.key (e.g. --train.lr 3e-4)"
-            )
-        overrides[key.replace("-", "_")] = value
-    return overrides
+            out.positionals.append(token)
+    return out
+
+
+def parse_dotted_args(args: Sequence[str]) -> dict[str, str]:
+    """Only ``--section.key`` settings (:func:`scan_args`); anything else is a one-line error."""
+    scanned = scan_args(args)
+    if scanned.positionals:
+        raise SettingsError(
+            f"unexpected argument {scanned.positionals[0]!r}; settings are given as --section.key VALUE"
+        )
+    if scanned.options:
+        key = scanned.options[0].lstrip("-").split("=", 1)[0]
+        raise SettingsError(
+            f"--{key}: unknown option; settings are given as --section.key (e.g. --train.lr 3e-4)"
+        )
+    return scanned.overrides
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -742,7 +704,9 @@ def resolve_settings(
             origin[dotted] = label
         merged = _deep_merge(merged, tree)
     try:
-        return Settings.model_validate(merged)
+        settings = Settings.model_validate(_lists_from_text(merged, Settings))
+        settings._sources = {k: v for k, v in origin.items() if v != "defaults"}
+        return settings
     except ValidationError as exc:
         err = exc.errors()[0]
         dotted = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
@@ -750,6 +714,26 @@ def resolve_settings(
         where = f" (from {label})" if label not in {"", "cli", "defaults"} else ""
         name = f"--{dotted}" if dotted else "settings"
         raise SettingsError(f"{name}: {_describe_error(err)}{where}") from None
+
+
+def _lists_from_text(tree: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """Let ``--model.encoder_channels 32,64,96`` and environment strings fill list and tuple fields.
+
+    ``[...]`` is read as YAML (``'["I,II", all]'``), anything else split at commas. Done here,
+    once for every section, so the sections themselves (the model's own included) stay plain.
+    """
+    out = dict(tree)
+    for name, field in model.model_fields.items():
+        value, annotation = out.get(name), field.annotation
+        if isinstance(value, Mapping) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out[name] = _lists_from_text(value, annotation)
+        elif isinstance(value, str) and _is_sequence_annotation(annotation):
+            text = value.strip()
+            if text.startswith("["):
+                out[name] = parse_yaml(text, f"--{name}")
+            else:
+                out[name] = [item.strip() for item in text.split(",") if item.strip()]
+    return out
 
 
 def _as_flat(overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
@@ -768,3 +752,78 @@ def _unknown_key_message(dotted: str, label: str, valid: list[str], sections: se
     hint = hint.replace("(did you mean '", "(did you mean '--") if hint else ""
     source = f" (from {label})" if label != "cli" else ""
     return f"--{dotted}: unknown setting{hint}{source}"
+
+
+# ============================================================================================
+# Whose settings win: a checkpoint's or the user's (one place for every command)
+# ============================================================================================
+CHECKPOINT_DATA_KEYS = ("fs", "window_s", "bandpass", "filter_order", "normalize", "normalize_scope")
+"""``data`` fields a checkpoint fixes: the input its model was trained on (with every ``model`` field)."""
+
+
+def checkpoint_fixed_keys() -> list[str]:
+    """Every dotted key a checkpoint fixes: ``model.*`` and :data:`CHECKPOINT_DATA_KEYS`."""
+    return [f"model.{k}" for k in ModelSettings.model_fields] + [f"data.{k}" for k in CHECKPOINT_DATA_KEYS]
+
+
+def with_checkpoint(settings: Settings, checkpoint: Settings) -> Settings:
+    """The settings a command runs a checkpoint with.
+
+    From the checkpoint: every ``model`` field and the input it was trained on
+    (:data:`CHECKPOINT_DATA_KEYS`); a different value the user gave for one of them (command line,
+    environment, YAML, preset) is refused in one line (``--data.fs: fixed at 100 by the checkpoint``)
+    rather than ignored. The other ``data`` fields are policies a user may change at inference
+    (``max_nan_gap_s``, ``pad_policy`` ...): the user's value where one was given, else the
+    checkpoint's (what it was trained with). Every other section is the user's.
+    """
+    conflicts = []
+    for dotted in checkpoint_fixed_keys():
+        source = settings.source(dotted)
+        theirs = _dotted_value(checkpoint, dotted)
+        if source is not None and _shown(_dotted_value(settings, dotted)) != _shown(theirs):
+            where = "" if source == "cli" else f" (from {source})"
+            conflicts.append((dotted, f"--{dotted}: fixed at {_shown(theirs)} by the checkpoint{where}"))
+    if conflicts:
+        also = ", ".join(f"--{dotted}" for dotted, _ in conflicts[1:])
+        raise SettingsError(conflicts[0][1] + (f" (so are {also})" if also else ""))
+    policies = {
+        key: getattr(settings.data, key)
+        for key in DataSettings.model_fields
+        if key not in CHECKPOINT_DATA_KEYS and settings.source(f"data.{key}") is not None
+    }
+    data = DataSettings.model_validate({**checkpoint.data.model_dump(), **policies})
+    return settings.model_copy(update={"model": checkpoint.model.model_copy(), "data": data})
+
+
+def _dotted_value(settings: BaseModel, dotted: str) -> Any:
+    value: Any = settings
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A setting as it is typed on the command line: ``100``, ``0.67,40``, ``32,48,64``."""
+    if isinstance(value, list | tuple):
+        return ",".join(_shown(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def check_sections(overrides: Iterable[str], reads: Sequence[str], command: str) -> None:
+    """Refuse a command-line ``--section.key`` of a section ``command`` does not read.
+
+    Such an override would be dropped without a word (``lvcg embed --train.lr 5``). Only the
+    command line is checked: YAML files and the environment may carry every section, so that one
+    configuration serves every command. Unknown sections are left to :func:`resolve_settings`.
+    """
+    sections = {k.split(".")[0] for k in _valid_keys()}
+    for dotted in overrides:
+        head = dotted.split(".")[0]
+        if head in sections and head not in reads:
+            raise SettingsError(
+                f"--{dotted}: {command} does not read the {head} settings (it reads {', '.join(reads)})"
+            )

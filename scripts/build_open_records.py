@@ -66,7 +66,7 @@ def main() -> None:
     signals, present, kept = [], [], []
     for source, ident, fold, header in items:
         try:
-            x, mask, _ = preprocess(read_record(header), data)
+            x, mask, _ = preprocess(read_record(header, max_nan_gap_s=data.max_nan_gap_s), data)
         except RecordError as exc:
             print(f"skipped {exc}", file=sys.stderr)
             continue

@@ -52,6 +52,7 @@ def _append_many(path, worker, n):
         )
 
 
+@pytest.mark.slow
 def test_concurrent_appends_keep_every_row_whole(tmp_path):
     path = tmp_path / "results.csv"
     ctx = mp.get_context("spawn")

@@ -58,6 +58,7 @@ def test_each_subcommand_has_help_with_examples_and_its_options(name):
         assert needle in text, f"`lvcg {name} --help` does not mention {needle}"
 
 
+@pytest.mark.slow
 def test_unknown_setting_is_one_line_exit_2_without_traceback():
     proc = _lvcg("config", "show", "--train.lrr", "1")
     assert proc.returncode == 2
@@ -66,12 +67,14 @@ def test_unknown_setting_is_one_line_exit_2_without_traceback():
     assert proc.stdout == ""
 
 
+@pytest.mark.slow
 def test_bad_value_is_one_line_exit_2():
     proc = _lvcg("config", "show", "--data.fs", "-5")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["lvcg: error: --data.fs: must be > 0 (got -5)"]
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback():
     proc = _lvcg("config", "show", "--data.fs", "-5", env={"LVCG_DEBUG": "1"})
     assert proc.returncode != 0

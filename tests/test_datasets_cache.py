@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from lvcg_cli.datasets.cache import PackedCache, open_datasets
+from lvcg_cli.datasets.cache import PackedCache
 from lvcg_cli.datasets.default import SIM_PROBE_SPLITS, load_open_records, open_records_path
+from lvcg_cli.datasets.prepared import open_datasets
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.settings import resolve_settings
 
@@ -61,7 +62,7 @@ def test_default_builds_once_and_rebuilds_when_preprocessing_changes(tmp_path):
     (rebuilt,) = open_datasets(["default"], other)
     assert rebuilt.signals.shape[-1] == 500 and rebuilt.meta["fs"] == 50
     with pytest.raises(LvcgError, match="data.fs"):
-        from lvcg_cli.datasets.cache import check_preprocessing
+        from lvcg_cli.datasets.prepared import check_preprocessing
 
         check_preprocessing(rebuilt, settings.data)
 

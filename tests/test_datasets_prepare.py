@@ -10,8 +10,9 @@ import pytest
 import wfdb
 from conftest import FIXTURES
 
-from lvcg_cli.datasets.cache import PackedCache, open_datasets
+from lvcg_cli.datasets.cache import PackedCache
 from lvcg_cli.datasets.prepare import parse_shard, prepare_dataset, shard_slice
+from lvcg_cli.datasets.prepared import open_datasets
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.settings import resolve_settings
 from lvcg_cli.signals.leads import CANONICAL_LEADS
@@ -172,6 +173,7 @@ def test_shards_partition_the_records_and_open_together(tmp_path):
         parse_shard("8/8")
 
 
+@pytest.mark.slow
 def test_process_pool_gives_the_same_cache(tmp_path):
     settings = _settings(tmp_path)
     one = prepare_dataset("ludb", settings, root=RELEASES / "ludb", out=tmp_path / "one", workers=1)

@@ -86,6 +86,7 @@ def test_no_gpu_at_all_points_to_the_cpu(monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_too_many_gpus_on_the_command_line_is_one_line_and_exit_2(tmp_path):
     """The real command: exit code 2, one line on stderr, no traceback, nothing written."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "LVCG_NO_PROGRESS": "1"}  # no GPU on any machine
@@ -106,6 +107,7 @@ def test_too_many_gpus_on_the_command_line_is_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_failing_rank_is_reported_as_one_line(capfd):
     with pytest.raises(LvcgError) as exc:
         distributed.launch(_fail_on_rank_one, (), nprocs=2)
@@ -133,6 +135,7 @@ def test_dataloader_worker_errors_are_unwrapped():
     assert distributed._original_message(wrapped) == "x.hea: bad"
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_train_in_sync(tmp_path):
     """`--accelerator cpu --devices 2`: DDP over gloo; rank 0 gathers every rank's parameter checksum."""
     run = tmp_path / "ddp"

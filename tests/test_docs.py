@@ -26,3 +26,16 @@ def test_architecture_doc_names_only_modules_that_exist():
     text = (REPO / "docs" / "ARCHITECTURE.md").read_text()
     for module in sorted(set(re.findall(r"`(lvcg_cli/[\w/]+\.py)`", text))):
         assert (REPO / module).is_file(), f"docs/ARCHITECTURE.md names {module}, which does not exist"
+
+
+def test_the_readme_python_example_runs(monkeypatch):
+    """The notebook-sized API example works as printed (bundled weights and records)."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks, "the README shows the Python API"
+    monkeypatch.chdir(REPO)
+    scope: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), scope)  # noqa: S102 - our own documentation
+    assert scope["vector"].shape == (len(scope["names"]),)
+    assert scope["full"].shape == scope["record"].signal.shape
+    assert list(scope["table"].columns) == scope["names"]

@@ -181,6 +181,7 @@ def test_refuses_to_write_binary_to_a_terminal_unless_forced(records, tiny_check
     assert forced.stdout_bytes.startswith(b"\x93NUMPY")
 
 
+@pytest.mark.slow
 def test_true_stdout_is_only_the_npy_bytes(records, tiny_checkpoint, tmp_path):
     proc = lvcg_subprocess("embed", records[0], records[1], "--checkpoint", tiny_checkpoint)
     assert proc.returncode == 0, proc.stderr.decode()
@@ -212,15 +213,16 @@ def test_visible_subset_changes_the_embedding_and_matches_the_library(records, t
 
 def test_long_record_is_the_mean_of_its_full_windows(tmp_path, tiny_checkpoint):
     """25 s at 500 Hz -> two 10-s windows (the last 5 s are dropped), averaged."""
-    from lvcg_cli.downstream.embed import Embedder, filtered_signal
+    from lvcg_cli.downstream.embed import Embedder
     from lvcg_cli.engine.checkpoint import load_model
     from lvcg_cli.signals.io import read_record
+    from lvcg_cli.signals.preprocess import model_signal
 
     header = write_record(tmp_path, "long", simulated(1, duration_s=25.0)[0])
     model, settings = load_model(tiny_checkpoint)
     embedder = Embedder(model, settings.data, settings.model)
     got = embedder.embed_paths([header]).embeddings[0]
-    signal, present, _ = filtered_signal(read_record(header), settings.data)
+    signal, present, _ = model_signal(read_record(header), settings.data)
     n = settings.data.n_samples
     assert signal.shape[-1] == 2500
     windows = np.stack([signal[:, :n], signal[:, n : 2 * n]])
@@ -275,6 +277,7 @@ def test_bad_records_are_skipped_among_good_ones(tmp_path, records, tiny_checkpo
         assert path.name in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_record_subprocess_is_one_line_exit_2(tmp_path, tiny_checkpoint):
     bad = bad_records(tmp_path / "bad")["truncated"]
     proc = lvcg_subprocess("embed", bad, "--checkpoint", tiny_checkpoint, "-q")

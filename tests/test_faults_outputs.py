@@ -122,7 +122,8 @@ def test_a_non_finite_reconstruction_is_a_record_error(bundled, tmp_path, monkey
 def test_probe_refuses_non_finite_features_before_caching(tmp_path, monkeypatch):
     from lvcg_cli.datasets.cache import PackedCache
     from lvcg_cli.datasets.prepare import prepare_dataset
-    from lvcg_cli.downstream.probe import EmbeddingModel, ProbeData, cached_embeddings
+    from lvcg_cli.datasets.prepared import PreparedData
+    from lvcg_cli.downstream.embedding_cache import EmbeddingModel, cached_embeddings
     from lvcg_cli.settings import resolve_settings
 
     settings = resolve_settings(
@@ -135,7 +136,7 @@ def test_probe_refuses_non_finite_features_before_caching(tmp_path, monkeypatch)
         out=tmp_path / "p",
         workers=1,
     )
-    data = ProbeData("ptbxl", [PackedCache.open(done.path)])
+    data = PreparedData("ptbxl", [PackedCache.open(done.path)])
     emb = EmbeddingModel("features", "k", "features", "", settings)
     features = np.zeros((len(data), 5), np.float32)
     features[2, 1] = np.nan

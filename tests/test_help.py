@@ -119,7 +119,7 @@ def test_the_task_lists_in_help_are_what_prepare_data_writes(name, root):
 
 
 def test_the_sim_task_list_is_what_the_builtin_set_has(tmp_path):
-    from lvcg_cli.datasets.cache import open_datasets
+    from lvcg_cli.datasets.prepared import open_datasets
     from lvcg_cli.settings import resolve_settings
 
     settings = resolve_settings(overrides={"paths.cache_dir": str(tmp_path)})
@@ -294,7 +294,7 @@ def test_the_example_checker_catches_wrong_examples(monkeypatch):
 
 
 def test_an_unknown_data_set_name_suggests_one_that_works(monkeypatch):
-    from lvcg_cli.datasets.cache import open_datasets
+    from lvcg_cli.datasets.prepared import open_datasets
 
     with pytest.raises(LvcgError) as exc:
         open_datasets(["mimic-iv-ecg"], Settings())

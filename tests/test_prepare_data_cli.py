@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import FIXTURES
 from typer.testing import CliRunner
 
@@ -43,6 +44,7 @@ def test_mimic_without_a_root_says_how_to_set_it():
         assert hint in message
 
 
+@pytest.mark.slow
 def test_mimic_without_a_root_is_one_line_exit_2():
     env = {k: v for k, v in os.environ.items() if not k.startswith("LVCG_PREPARE")}
     proc = subprocess.run(

@@ -17,7 +17,6 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from lvcg_cli.commands.pretrain import split_resume_path
 from lvcg_cli.engine.checkpoint import load_model
 from lvcg_cli.engine.schedule import WarmupCosine
 from lvcg_cli.engine.trainer import build_optimizer, latest_checkpoint
@@ -92,18 +91,23 @@ def test_no_weight_decay_on_biases_and_norm_scales():
     assert len(decay["params"]) + len(no_decay["params"]) == len(names)
 
 
-def test_resume_path_is_split_from_dotted_settings():
-    assert split_resume_path(["runs/x", "--train.lr", "3e-4"]) == ("runs/x", ["--train.lr", "3e-4"])
-    assert split_resume_path(["--train.lr", "3e-4", "runs/x/ckpt-4.pt"]) == (
-        "runs/x/ckpt-4.pt",
-        ["--train.lr", "3e-4"],
-    )
-    assert split_resume_path(["--train.compile", "--data.fs=100"]) == (
-        None,
-        ["--train.compile", "--data.fs=100"],
-    )
-    with pytest.raises(LvcgError):
-        split_resume_path(["a", "b"])
+def test_resume_takes_an_optional_path():
+    from lvcg_cli.commands._help import fill_optional_values
+
+    options = {"--resume"}
+    assert fill_optional_values(["--resume", "runs/x", "--train.lr", "3e-4"], options) == [
+        "--resume",
+        "runs/x",
+        "--train.lr",
+        "3e-4",
+    ]
+    assert fill_optional_values(["--resume", "--run-id", "a"], options) == ["--resume", "", "--run-id", "a"]
+    assert fill_optional_values(["--train.compile", "--resume"], options) == [
+        "--train.compile",
+        "--resume",
+        "",
+    ]
+    assert fill_optional_values(["--resume=runs/x"], options) == ["--resume=runs/x"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,6 +213,7 @@ def _lvcg(*args: str, **kw) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_unknown_setting_is_one_line_and_exit_2():
     proc = _lvcg("pretrain", "--train.lrr", "1")
     assert proc.returncode == 2
@@ -254,6 +259,7 @@ def test_more_gpus_than_visible_fails_at_once(monkeypatch, tmp_path):
     assert not (tmp_path / "g").exists()  # nothing was started or written
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "LVCG_NO_PROGRESS": "1"}

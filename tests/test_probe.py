@@ -15,12 +15,8 @@ import pytest
 from test_embed import invoke
 
 from lvcg_cli.downstream.metrics import classification_scores, per_class_f1, tune_thresholds
-from lvcg_cli.downstream.probe import (
-    RESULT_COLUMNS,
-    label_subset,
-    probe_once,
-    summarise,
-)
+from lvcg_cli.downstream.probe import label_subset, probe_once
+from lvcg_cli.downstream.probe_results import RESULT_COLUMNS, summarise
 
 pytest_plugins = ["test_embed"]  # tiny_checkpoint
 
@@ -224,6 +220,7 @@ def test_probe_features_on_a_prepared_set_writes_csv_and_json(toy, tmp_path):
     assert "macro AUROC" not in result.output  # with --json the results are JSON only
 
 
+@pytest.mark.slow
 def test_probe_prints_its_results_table_on_stdout(toy, tmp_path):
     """``lvcg probe > results.txt`` holds the table; logs and progress stay on stderr."""
     out, err = tmp_path / "results.txt", tmp_path / "log.txt"
@@ -297,6 +294,7 @@ def test_all_lists_unprepared_datasets_as_skipped(tmp_path, monkeypatch):
     assert "skipped" in result.stderr
 
 
+@pytest.mark.slow
 def test_two_probes_appending_at_once_keep_the_csv_whole(toy, tmp_path):
     csv = tmp_path / "shared.csv"
     cmd = [

@@ -104,6 +104,7 @@ def test_a_console_on_a_file_never_wraps_but_a_terminal_does():
 
 
 @pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.slow
 def test_pretrain_with_stderr_in_a_file_logs_progress_lines(tmp_path):
     """A batch job (SLURM, nohup, CI) sees step, loss, rate and ETA every log_every steps."""
     env = {k: v for k, v in os.environ.items() if k != "LVCG_NO_PROGRESS"}

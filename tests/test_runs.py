@@ -69,6 +69,7 @@ def test_a_failed_run_that_did_nothing_is_removed_one_that_did_is_marked(tmp_pat
     assert (worked / "ckpt-100.pt").read_bytes() == b"weights"
 
 
+@pytest.mark.slow
 def test_two_probes_started_together_get_two_folders(tmp_path):
     toy = write_toy_cache(tmp_path / "toy", n=60)
     base = [sys.executable, "-m", "lvcg_cli", "probe", "--dataset", str(toy), "--model", "features", "-q"]

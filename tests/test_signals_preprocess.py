@@ -17,10 +17,10 @@ from lvcg_cli.signals.preprocess import (
     normalize,
     preprocess,
     rational_factors,
-    repair_nonfinite,
     resample,
     split_windows,
 )
+from lvcg_cli.signals.repair import repair_nonfinite
 
 
 def sine(freq, fs, seconds, amplitude=1.0, phase=0.0):

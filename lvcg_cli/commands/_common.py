@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,80 +13,73 @@ import typer
 
 from lvcg_cli import console
 from lvcg_cli.errors import LvcgError
-from lvcg_cli.settings import Settings, resolve_settings
+from lvcg_cli.settings import Settings, check_sections, parse_dotted_args, resolve_settings, scan_args
 
 # Subcommands accept arbitrary ``--section.key VALUE`` tokens after their own options.
 OVERRIDABLE = {"allow_extra_args": True, "ignore_unknown_options": True}
 
-ConfigOption = typer.Option(
-    None,
-    "--config",
-    "-c",
-    help="Settings YAML file; repeat to layer several (later wins).",
-    show_default=False,
+
+def unset_option(*names: str, help: str, **extra: Any) -> Any:
+    """An option whose default is "not given" (None): the command or the settings decide."""
+    return typer.Option(None, *names, help=help, show_default=False, **extra)
+
+
+ConfigOption = unset_option(
+    "--config", "-c", help="Settings YAML file; repeat to layer several (later wins)."
 )
-PresetOption = typer.Option(
-    None, "--preset", help="Bundled preset: lvcg-tiny or lvcg-base.", show_default=False
-)
+PresetOption = unset_option("--preset", help="Bundled preset: lvcg-tiny or lvcg-base.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="Only warnings, errors and results.")
 JsonOption = typer.Option(False, "--json", help="Print results as JSON on stdout.")
-DeviceOption = typer.Option(
-    None, "--device", help="auto | cpu | cuda | cuda:N | mps (default: auto).", show_default=False
-)
+DeviceOption = unset_option("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto).")
 
 
 def settings_from(
     ctx: typer.Context,
     *,
+    reads: Sequence[str],
     preset: str | None = None,
     config: list[Path] | None = None,
     explicit: dict[str, Any] | None = None,
     base: dict[str, Any] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve settings for a command: defaults < preset < YAML < env < dotted CLI < explicit options.
 
-    ``explicit`` holds the command's own named options (``--device cpu``) as dotted keys; they
-    are applied last because they were typed on this command line.
+    ``reads`` names the settings sections the command uses: a ``--section.key`` of another section
+    on its command line is refused (it would be dropped without a word), while YAML files and the
+    environment may carry every section. ``overrides`` are dotted settings a variadic argument
+    swallowed (:func:`split_inputs`); ``explicit`` holds the command's own named options
+    (``--device cpu``) as dotted keys, applied last because they were typed on this command line.
     """
-    from lvcg_cli.settings import parse_dotted_args
+    given = {**(overrides or {}), **parse_dotted_args(list(ctx.args))}
+    check_sections(given, reads, command_name(ctx))
+    given.update({k: v for k, v in (explicit or {}).items() if v is not None})
+    return resolve_settings(preset=preset, config_files=config or [], overrides=given, base=base)
 
-    overrides = parse_dotted_args(list(ctx.args))
-    overrides.update({k: v for k, v in (explicit or {}).items() if v is not None})
-    return resolve_settings(preset=preset, config_files=config or [], overrides=overrides, base=base)
+
+def command_name(ctx: typer.Context) -> str:
+    """``lvcg embed``, ``lvcg config show``: however the program was started (``python -m lvcg_cli``)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(str(ctx.info_name))
+        ctx = ctx.parent
+    return " ".join(["lvcg", *reversed(names)])
 
 
-CheckpointOption = typer.Option(
-    None,
-    "--checkpoint",
-    help="Checkpoint (.pt) to use (default: the bundled lvcg-tiny weights).",
-    show_default=False,
+def split_inputs(tokens: list[str] | None) -> tuple[list[str], dict[str, str]]:
+    """Record inputs, and the ``--section.key VALUE`` settings a variadic argument swallowed."""
+    scanned = scan_args(list(tokens or []))
+    if scanned.options:
+        raise LvcgError(f"no such option: {scanned.options[0]}")
+    return scanned.positionals, scanned.overrides
+
+
+CheckpointOption = unset_option(
+    "--checkpoint", help="Checkpoint (.pt) to use (default: the bundled lvcg-tiny weights)."
 )
-VisibleOption = typer.Option(
-    None,
-    "--visible",
-    help="Leads the model may see, e.g. I,II,V2 (default: every lead a record has).",
-    show_default=False,
+VisibleOption = unset_option(
+    "--visible", help="Leads the model may see, e.g. I,II,V2 (default: every lead a record has)."
 )
-
-
-def split_dotted(tokens: list[str] | None) -> tuple[list[str], list[str]]:
-    """Separate record inputs from ``--section.key VALUE`` overrides that a variadic argument swallowed."""
-    inputs: list[str] = []
-    overrides: list[str] = []
-    tokens = list(tokens or [])
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token.startswith("--") and "." in token.split("=", 1)[0]:
-            takes_value = "=" not in token and i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
-            overrides.extend(tokens[i : i + (2 if takes_value else 1)])
-            i += 2 if takes_value else 1
-            continue
-        if token.startswith("-") and len(token) > 1:
-            raise LvcgError(f"no such option: {token}")
-        inputs.append(token)
-        i += 1
-    return inputs, overrides
 
 
 def progress_bar(unit: str = "records"):
@@ -109,12 +103,10 @@ def format_score(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-LeadMapOption = typer.Option(
-    None,
+LeadMapOption = unset_option(
     "--lead-map",
     help="Name channels the reader does not know: OLD=NEW,... with NEW a standard lead or '-' to ignore "
     "the channel, e.g. 'ECG1=I,ECG2=II,Pleth=-'.",
-    show_default=False,
 )
 
 

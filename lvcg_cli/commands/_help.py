@@ -30,8 +30,15 @@ class LvcgCommand(_FlagsAsFlags, TyperCommand):
     """Every ``lvcg`` subcommand."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        """``--force true`` would otherwise end as "unexpected argument 'true'"; say what is meant."""
-        flags = {name for p in self.get_params(ctx) if getattr(p, "is_flag", False) for name in p.opts}
+        """``--force true`` would otherwise end as "unexpected argument 'true'"; say what is meant.
+
+        An option whose metavar is in brackets (``--resume [PATH]``) may be given without its
+        value: it then gets the empty string (the parser itself has no optional values).
+        """
+        params = self.get_params(ctx)
+        optional = {name for p in params if str(p.metavar or "").startswith("[") for name in p.opts}
+        args = fill_optional_values(args, optional)
+        flags = {name for p in params if getattr(p, "is_flag", False) for name in p.opts}
         for option, value in zip(args, args[1:], strict=False):
             if option in flags and value.lower() in BOOLEAN_WORDS:
                 from lvcg_cli.errors import LvcgError
@@ -41,6 +48,17 @@ class LvcgCommand(_FlagsAsFlags, TyperCommand):
                 )
                 raise LvcgError(f"{option} is a flag and takes no value ({option} {value}: {advice})")
         return super().parse_args(ctx, args)
+
+
+def fill_optional_values(args: list[str], options: set[str]) -> list[str]:
+    """Give ``""`` to each of ``options`` written without a value (last, or before another option)."""
+    out: list[str] = []
+    for i, token in enumerate(args):
+        out.append(token)
+        following = args[i + 1] if i + 1 < len(args) else None
+        if token in options and (following is None or (following.startswith("-") and len(following) > 1)):
+            out.append("")
+    return out
 
 
 class LvcgGroup(_FlagsAsFlags, TyperGroup):

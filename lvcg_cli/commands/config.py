@@ -10,6 +10,10 @@ from lvcg_cli.atomic import write_text_atomic
 from lvcg_cli.commands._common import OVERRIDABLE, ConfigOption, JsonOption, PresetOption, settings_from
 from lvcg_cli.commands._help import LvcgGroup
 from lvcg_cli.console import info
+from lvcg_cli.settings import Settings
+
+SECTIONS = tuple(Settings.model_fields)
+"""``lvcg config`` shows and writes every section."""
 
 config_app = typer.Typer(
     cls=LvcgGroup,
@@ -33,7 +37,7 @@ def show(
 
         lvcg config show --config my.yaml --train.lr 3e-4
     """
-    settings = settings_from(ctx, preset=preset, config=config)
+    settings = settings_from(ctx, reads=SECTIONS, preset=preset, config=config)
     if as_json:
         typer.echo(settings.model_dump_json(indent=2))
     else:
@@ -53,7 +57,7 @@ def write(
 
         lvcg config write my.yaml --preset lvcg-tiny --train.max_steps 2000
     """
-    settings = settings_from(ctx, preset=preset, config=config)
+    settings = settings_from(ctx, reads=SECTIONS, preset=preset, config=config)
     write_text_atomic(path, settings.to_yaml())
     info(f"wrote {path}")
 

@@ -15,6 +15,7 @@ from lvcg_cli.commands._common import (
     QuietOption,
     lead_map_from,
     settings_from,
+    unset_option,
 )
 from lvcg_cli.console import err_console, info, is_quiet, set_quiet
 
@@ -53,75 +54,67 @@ See docs/DATA_PREPARATION.md for where to get each release and what comes out.
 """
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("prepare-data", context_settings=OVERRIDABLE, help=HELP)
-    def prepare_data(
-        ctx: typer.Context,
-        name: str = typer.Argument(..., help=f"Data set: {NAMES}.", show_default=False),
-        root: Path = typer.Option(
-            None,
-            "--root",
-            help="Release root folder (default: --prepare.NAME_root, e.g. --prepare.ptbxl_root).",
-            show_default=False,
-        ),
-        out: Path = typer.Option(
-            None,
-            "--out",
-            help="Output folder (default: CACHE/prepared/NAME; see --paths.cache_dir, LVCG_CACHE_DIR).",
-            show_default=False,
-        ),
-        workers: int = typer.Option(
-            None,
-            "--workers",
-            "-j",
-            help="Worker processes; 0 = one per CPU core (default: --prepare.workers).",
-            show_default=False,
-            min=0,
-        ),
-        shard: str = typer.Option(
-            None,
-            "--shard",
-            help="Prepare only slice i of n (0 <= i < n), into OUT/shard-i-of-n/, e.g. one per cluster job "
-            "(--shard $SLURM_ARRAY_TASK_ID/64); all shards are used together once finished.",
-            show_default=False,
-        ),
-        force: bool = typer.Option(False, "--force", help="Prepare again even if a finished cache exists."),
-        lead_map: str = LeadMapOption,
-        as_json: bool = JsonOption,
-        config: list[Path] = ConfigOption,
-        quiet: bool = QuietOption,
-    ) -> None:
-        from lvcg_cli.datasets.prepare import parse_shard, prepare_dataset
-        from lvcg_cli.datasets.registry import module_for
+READS = ("data", "prepare", "paths")
+"""Settings sections ``lvcg prepare-data`` reads."""
 
-        if quiet:
-            set_quiet(True)
-        module = module_for(name)
-        shard_spec = parse_shard(shard)
-        leads = lead_map_from(lead_map)
-        explicit = {"prepare.workers": workers} if workers is not None else None
-        settings = settings_from(ctx, config=config, explicit=explicit)
-        result = prepare_dataset(
-            module.NAME,
-            settings,
-            root=root,
-            out=out,
-            workers=workers,
-            shard=shard_spec,
-            force=force,
-            lead_map=leads,
+
+def prepare_data(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help=f"Data set: {NAMES}.", show_default=False),
+    root: Path = unset_option(
+        "--root", help="Release root folder (default: --prepare.NAME_root, e.g. --prepare.ptbxl_root)."
+    ),
+    out: Path = unset_option(
+        "--out", help="Output folder (default: CACHE/prepared/NAME; see --paths.cache_dir, LVCG_CACHE_DIR)."
+    ),
+    workers: int = unset_option(
+        "--workers", "-j", help="Worker processes; 0 = one per CPU core (default: --prepare.workers).", min=0
+    ),
+    shard: str = unset_option(
+        "--shard",
+        help="Prepare only slice i of n (0 <= i < n), into OUT/shard-i-of-n/, e.g. one per cluster job "
+        "(--shard $SLURM_ARRAY_TASK_ID/64); all shards are used together once finished.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Prepare again even if a finished cache exists."),
+    lead_map: str = LeadMapOption,
+    as_json: bool = JsonOption,
+    config: list[Path] = ConfigOption,
+    quiet: bool = QuietOption,
+) -> None:
+    from lvcg_cli.datasets.prepare import parse_shard, prepare_dataset
+    from lvcg_cli.datasets.registry import module_for
+
+    if quiet:
+        set_quiet(True)
+    module = module_for(name)
+    shard_spec = parse_shard(shard)
+    leads = lead_map_from(lead_map)
+    explicit = {"prepare.workers": workers} if workers is not None else None
+    settings = settings_from(ctx, reads=READS, config=config, explicit=explicit)
+    job = {
+        "root": root,
+        "out": out,
+        "workers": workers,
+        "shard": shard_spec,
+        "force": force,
+        "lead_map": leads,
+    }
+    result = prepare_dataset(module.NAME, settings, **job)
+    if result.reused:
+        info(
+            f"{module.NAME}: already prepared at {result.path} from the same release and settings "
+            f"({result.n_written} records); reusing it (add --force to prepare again)"
         )
-        if result.reused:
-            info(
-                f"{module.NAME}: already prepared at {result.path} from the same release and settings "
-                f"({result.n_written} records); reusing it (add --force to prepare again)"
-            )
-        else:
-            _summary(result)
-        if as_json:
-            typer.echo(json.dumps(_result_json(result), indent=2))
-        else:
-            typer.echo(str(result.path))
+    else:
+        _summary(result)
+    if as_json:
+        typer.echo(json.dumps(_result_json(result), indent=2))
+    else:
+        typer.echo(str(result.path))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("prepare-data", context_settings=OVERRIDABLE, help=HELP)(prepare_data)
 
 
 def _result_json(result) -> dict:

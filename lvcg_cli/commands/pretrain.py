@@ -23,32 +23,13 @@ from lvcg_cli.commands._common import (
     PresetOption,
     QuietOption,
     settings_from,
+    unset_option,
 )
 from lvcg_cli.errors import LvcgError
 from lvcg_cli.locks import exclusive
 from lvcg_cli.settings import Settings
 
 DEFAULT_PRESET = "lvcg-tiny"
-
-
-def split_resume_path(tokens: list[str]) -> tuple[str | None, list[str]]:
-    """Separate a bare path (``--resume runs/x``) from the ``--section.key VALUE`` tokens.
-
-    ``--resume`` is a flag for the command-line parser, so the path that may follow it arrives as
-    the one token that is not the value of a dotted setting.
-    """
-    path, rest, i = None, [], 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token.startswith("--") and len(token) > 2:
-            takes_value = "=" not in token and i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
-            rest.extend(tokens[i : i + (2 if takes_value else 1)])
-            i += 2 if takes_value else 1
-            continue
-        if path is not None:
-            raise LvcgError(f"unexpected argument {token!r} (only one --resume path can be given)")
-        path, i = token, i + 1
-    return path, rest
 
 
 def _run_dir(settings: Settings) -> Path:
@@ -246,130 +227,114 @@ def _train_prepared(settings: Settings, plan: Any, ctx: Any, prepare, train, tra
         raise
 
 
+READS = ("data", "model", "train", "engine", "paths", "run")
+"""Settings sections ``lvcg pretrain`` reads."""
+
+
+def pretrain(
+    ctx: typer.Context,
+    config: list[Path] = ConfigOption,
+    preset: str = PresetOption,
+    data: list[str] = unset_option(
+        "--data",
+        help="Prepared data set name or cache folder (repeat for several), or an original-LVCG "
+        "manifest .jsonl. Default: the built-in data.",
+    ),
+    gpus: int = unset_option("--gpus", min=1, help="Train on N GPUs (DDP): --accelerator cuda --devices N."),
+    devices: int = unset_option("--devices", min=1, help="Processes, one per device."),
+    accelerator: str = unset_option("--accelerator", help="cpu | cuda | mps (for --devices)."),
+    max_steps: int = unset_option("--max-steps", min=1, help="Optimiser steps (train.max_steps)."),
+    run_id: str = unset_option(
+        "--run-id",
+        help="Run folder name under runs/ (default: start time and a random suffix, e.g. 20250131-140207-3fa9).",
+    ),
+    out: Path = unset_option(
+        "--out", "-o", help="Run folder anywhere (instead of runs/RUN_ID; not with --run-id)."
+    ),
+    resume: str = unset_option(
+        "--resume",
+        metavar="[PATH]",
+        help="Continue a run: the one given by --run-id/--out, or --resume PATH (run folder or checkpoint).",
+    ),
+    device: str = DeviceOption,
+    as_json: bool = JsonOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Pretrain LVCG on the built-in data (default) or prepared data sets.
+
+    With no arguments: pretrains lvcg-tiny on the built-in data (simulator + bundled open
+    records) on the best device here, in a few minutes on a laptop CPU. The run folder
+    (runs/RUN_ID/) holds config.yaml, metrics.jsonl, ckpt-STEP.pt and final.pt; the path of
+    the final checkpoint is printed on stdout. Ctrl-C saves a checkpoint and stops.
+
+    Examples:
+
+        lvcg pretrain
+
+        lvcg pretrain --preset lvcg-base --data mimic --gpus 4 --run-id base-mimic
+
+        lvcg pretrain --resume --run-id base-mimic
+
+        lvcg pretrain --data.meta_root mimic_manifest.jsonl --train.lr 3e-4
+
+        torchrun --nnodes 2 --nproc-per-node 8 ... -m lvcg_cli pretrain --preset lvcg-base --data mimic
+    """
+    console.set_quiet(quiet)
+    resuming = resume is not None  # "" (--resume alone): the run given by --run-id / --out
+    resume_path = resume or None
+
+    explicit: dict[str, Any] = {
+        "train.max_steps": max_steps,
+        "run.run_id": run_id,
+        "run.out": str(out) if out is not None else None,
+        "engine.device": device,
+        "engine.devices": devices,
+        "engine.accelerator": accelerator,
+    }
+    if gpus is not None:
+        if accelerator not in (None, "cuda"):
+            raise LvcgError(f"--gpus {gpus} means --accelerator cuda (got --accelerator {accelerator})")
+        if devices is not None and devices != gpus:
+            raise LvcgError(f"--gpus {gpus} and --devices {devices} disagree; give one of them")
+        explicit.update({"engine.accelerator": "cuda", "engine.devices": gpus})
+    if data:
+        manifests = [d for d in data if d.endswith(".jsonl")]
+        names = [d for d in data if not d.endswith(".jsonl")]
+        if len(manifests) > 1 or (manifests and names):
+            raise LvcgError("--data: give either one manifest .jsonl or prepared data sets, not both")
+        if manifests:
+            explicit["data.meta_root"] = manifests[0]
+        else:
+            explicit["data.datasets"] = names
+
+    # Where this run writes is what this command line (with env and --config) says, never what
+    # a resumed checkpoint recorded: the folder may have moved, or the run continue elsewhere.
+    typed = settings_from(ctx, reads=READS, preset=preset, config=config, explicit=explicit)
+    runs.check_one_location(typed.run.run_id, typed.run.out)
+    base = None
+    if resuming:
+        # A resumed run keeps its own settings; options given now are applied on top of them.
+        _, ckpt = _resume_target(typed, resume_path)
+        from lvcg_cli.engine.checkpoint import checkpoint_settings, load_checkpoint
+
+        base = checkpoint_settings(load_checkpoint(ckpt), ckpt).model_dump(mode="json")
+    settings = settings_from(
+        ctx,
+        reads=READS,
+        preset=preset if (preset or resuming) else DEFAULT_PRESET,
+        config=config,
+        explicit=explicit,
+        base=base,
+    )
+    settings.run = typed.run.model_copy()
+
+    result = run_pretrain(settings, resume=resuming, resume_path=resume_path)
+    from lvcg_cli.engine.distributed import env_job
+
+    job = env_job()
+    if job is None or job["rank"] == 0:  # in a torchrun job, rank 0 alone reports
+        _report(result, as_json)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("pretrain", context_settings=OVERRIDABLE)
-    def pretrain(
-        ctx: typer.Context,
-        config: list[Path] = ConfigOption,
-        preset: str = PresetOption,
-        data: list[str] = typer.Option(
-            None,
-            "--data",
-            help="Prepared data set name or cache folder (repeat for several), or an original-LVCG "
-            "manifest .jsonl. Default: the built-in data.",
-            show_default=False,
-        ),
-        gpus: int = typer.Option(
-            None,
-            "--gpus",
-            min=1,
-            help="Train on N GPUs (DDP): --accelerator cuda --devices N.",
-            show_default=False,
-        ),
-        devices: int = typer.Option(
-            None, "--devices", min=1, help="Processes, one per device.", show_default=False
-        ),
-        accelerator: str = typer.Option(
-            None, "--accelerator", help="cpu | cuda | mps (for --devices).", show_default=False
-        ),
-        max_steps: int = typer.Option(
-            None, "--max-steps", min=1, help="Optimiser steps (train.max_steps).", show_default=False
-        ),
-        run_id: str = typer.Option(
-            None,
-            "--run-id",
-            help="Run folder name under runs/ (default: start time and a random suffix, e.g. 20250131-140207-3fa9).",
-            show_default=False,
-        ),
-        out: Path = typer.Option(
-            None,
-            "--out",
-            "-o",
-            help="Run folder anywhere (instead of runs/RUN_ID; not with --run-id).",
-            show_default=False,
-        ),
-        resume: bool = typer.Option(
-            False,
-            "--resume",
-            help="Continue a run: the one given by --run-id/--out, or --resume PATH (run folder or checkpoint).",
-        ),
-        device: str = DeviceOption,
-        as_json: bool = JsonOption,
-        quiet: bool = QuietOption,
-    ) -> None:
-        """Pretrain LVCG on the built-in data (default) or prepared data sets.
-
-        With no arguments: pretrains lvcg-tiny on the built-in data (simulator + bundled open
-        records) on the best device here, in a few minutes on a laptop CPU. The run folder
-        (runs/RUN_ID/) holds config.yaml, metrics.jsonl, ckpt-STEP.pt and final.pt; the path of
-        the final checkpoint is printed on stdout. Ctrl-C saves a checkpoint and stops.
-
-        Examples:
-
-            lvcg pretrain
-
-            lvcg pretrain --preset lvcg-base --data mimic --gpus 4 --run-id base-mimic
-
-            lvcg pretrain --resume --run-id base-mimic
-
-            lvcg pretrain --data.meta_root mimic_manifest.jsonl --train.lr 3e-4
-
-            torchrun --nnodes 2 --nproc-per-node 8 ... -m lvcg_cli pretrain --preset lvcg-base --data mimic
-        """
-        console.set_quiet(quiet)
-        resume_path, rest = split_resume_path(list(ctx.args))
-        if resume_path is not None and not resume:
-            raise LvcgError(f"unexpected argument {resume_path!r}; settings are given as --section.key VALUE")
-        ctx.args = rest
-
-        explicit: dict[str, Any] = {
-            "train.max_steps": max_steps,
-            "run.run_id": run_id,
-            "run.out": str(out) if out is not None else None,
-            "engine.device": device,
-            "engine.devices": devices,
-            "engine.accelerator": accelerator,
-        }
-        if gpus is not None:
-            if accelerator not in (None, "cuda"):
-                raise LvcgError(f"--gpus {gpus} means --accelerator cuda (got --accelerator {accelerator})")
-            if devices is not None and devices != gpus:
-                raise LvcgError(f"--gpus {gpus} and --devices {devices} disagree; give one of them")
-            explicit.update({"engine.accelerator": "cuda", "engine.devices": gpus})
-        if data:
-            manifests = [d for d in data if d.endswith(".jsonl")]
-            names = [d for d in data if not d.endswith(".jsonl")]
-            if len(manifests) > 1 or (manifests and names):
-                raise LvcgError("--data: give either one manifest .jsonl or prepared data sets, not both")
-            if manifests:
-                explicit["data.meta_root"] = manifests[0]
-            else:
-                explicit["data.datasets"] = names
-
-        resuming = resume or resume_path is not None
-        # Where this run writes is what this command line (with env and --config) says, never what
-        # a resumed checkpoint recorded: the folder may have moved, or the run continue elsewhere.
-        typed = settings_from(ctx, preset=preset, config=config, explicit=explicit)
-        runs.check_one_location(typed.run.run_id, typed.run.out)
-        base = None
-        if resuming:
-            # A resumed run keeps its own settings; options given now are applied on top of them.
-            _, ckpt = _resume_target(typed, resume_path)
-            from lvcg_cli.engine.checkpoint import checkpoint_settings, load_checkpoint
-
-            base = checkpoint_settings(load_checkpoint(ckpt), ckpt).model_dump(mode="json")
-        settings = settings_from(
-            ctx,
-            preset=preset if (preset or resuming) else DEFAULT_PRESET,
-            config=config,
-            explicit=explicit,
-            base=base,
-        )
-        settings.run = typed.run.model_copy()
-
-        result = run_pretrain(settings, resume=resume, resume_path=resume_path)
-        from lvcg_cli.engine.distributed import env_job
-
-        job = env_job()
-        if job is None or job["rank"] == 0:  # in a torchrun job, rank 0 alone reports
-            _report(result, as_json)
+    app.command("pretrain", context_settings=OVERRIDABLE)(pretrain)

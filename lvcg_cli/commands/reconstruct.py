@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +24,11 @@ from lvcg_cli.commands._common import (
     lead_map_from,
     progress_bar,
     settings_from,
-    split_dotted,
+    split_inputs,
+    unset_option,
     visible_from,
 )
 from lvcg_cli.errors import LvcgError, RecordError
-
-REPORT_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
 def _record_table(rec) -> object:
@@ -95,210 +95,192 @@ def _num(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("reconstruct", context_settings=OVERRIDABLE)
-    def reconstruct(
-        ctx: typer.Context,
-        inputs: list[str] = typer.Argument(
-            None,
-            help="Record files (WFDB, CPSC .mat, DICOM, MUSE/aECG/Philips XML, SCP-ECG, EDF), folders or globs.",
-            show_default=False,
-        ),
-        visible: str = typer.Option(
-            None,
-            "--visible",
-            help="Leads given to the method, e.g. I,II,V2 (default: every lead the record has).",
-            show_default=False,
-        ),
-        lead_map: str = LeadMapOption,
-        output: Path = typer.Option(
-            None,
-            "--output",
-            "-o",
-            help="Write the 12 leads: .npy, .csv or .hea (one record), .npz (any number, keyed by id).",
-            show_default=False,
-        ),
-        plot: Path = typer.Option(
-            None,
-            "--plot",
-            help="12-lead ECG at paper scale (3x4 + lead-II rhythm strip, 25 mm/s, 10 mm/mV; PNG/PDF/SVG), "
-            "one record.",
-            show_default=False,
-        ),
-        vcg_plot: Path = typer.Option(
-            None,
-            "--vcg-plot",
-            help="VCG figure: QRS and T loops of the median beat in three planes (PNG/PDF/SVG), one record.",
-            show_default=False,
-        ),
-        method: str = typer.Option(
-            "lvcg", "--method", help="lvcg (the model), physics (lift/project) or linear (regression)."
-        ),
-        geometry: str = typer.Option(
-            "dower", "--geometry", help="Lead field of the physics method: dower or ideal."
-        ),
-        data: str = typer.Option(
-            None, "--data", help="Score a prepared data set split instead of files.", show_default=False
-        ),
-        report: bool = typer.Option(False, "--report", help="With --data: model and baselines side by side."),
-        split: str = typer.Option("test", "--split", help="With --data: the split to score."),
-        checkpoint: Path = CheckpointOption,
-        device: str = DeviceOption,
-        batch_size: int = typer.Option(32, "--batch-size", help="Windows per model call."),
-        as_json: bool = JsonOption,
-        quiet: bool = QuietOption,
-        preset: str = PresetOption,
-        config: list[Path] = ConfigOption,
-    ) -> None:
-        """Reconstruct all 12 leads from the visible ones, at the record's own rate and length.
-
-        Visible leads are passed through unchanged; hidden leads are the method's estimate
-        (the model's is band-limited to its 0.67-40 Hz input band). When the record has the
-        hidden leads, Pearson r, RMSE (mV) and the peak-to-peak ratio (reconstructed / original)
-        per lead are printed: both the reference and the reconstruction are band-passed with the
-        model's filter first.
-
-        Examples:
-
-            lvcg reconstruct 00001_hr.hea --visible I,II,V2 -o full.npy --plot full.png
-
-            lvcg reconstruct records/ --visible I --method linear -o all.npz --json
-
-            lvcg reconstruct --data ptbxl --visible I,II,V2 --report --split test
-        """
-        from lvcg_cli.downstream.reconstruct import METHODS, RECON_FORMATS
-
-        console.set_quiet(quiet)
-        inputs, extra = split_dotted(inputs)
-        ctx.args[:0] = extra
-        if method not in METHODS:
-            raise LvcgError(f"--method: must be one of {', '.join(METHODS)} (got {method!r})")
-        if geometry not in ("dower", "ideal"):
-            raise LvcgError(f"--geometry: must be dower or ideal (got {geometry!r})")
-        if output is not None and output.suffix.lower() not in RECON_FORMATS:
-            raise LvcgError(
-                f"{output}: unknown output format {output.suffix or '(none)'!r}; use {', '.join(RECON_FORMATS)}"
-            )
-        for figure in (plot, vcg_plot):
-            if figure is not None:
-                from lvcg_cli.plots import require_matplotlib
-
-                require_matplotlib()
-        settings = settings_from(ctx, preset=preset, config=config, explicit={"engine.device": device})
-        mask = visible_from(visible)
-        leads = lead_map_from(lead_map)
-        if data is not None:
-            if lead_map is not None:
-                raise LvcgError("--lead-map applies to record files, not to a prepared --data set")
-            if inputs:
-                raise LvcgError("give either record files or --data NAME, not both")
-            if mask is None:
-                raise LvcgError("--data needs --visible (which leads the methods may see)")
-            _report(settings, data, split, mask, method, report, geometry, checkpoint, batch_size, as_json)
-            return
-        if not inputs:
-            raise LvcgError("nothing to reconstruct: give record files, folders or globs, or --data NAME")
-        _records(
-            settings,
-            inputs,
-            mask,
-            method,
-            geometry,
-            checkpoint,
-            batch_size,
-            output,
-            plot,
-            vcg_plot,
-            as_json,
-            lead_map=leads,
-        )
+READS = ("data", "model", "engine", "paths")
+"""Settings sections ``lvcg reconstruct`` reads (``model.lift_eps`` for the physics method)."""
 
 
-def _reconstructor(settings, method: str, geometry: str, checkpoint, batch_size: int):
-    """The Reconstructor for a method; the model (and its preprocessing) only for 'lvcg'."""
-    from lvcg_cli.downstream.reconstruct import Reconstructor
-    from lvcg_cli.engine.device import select_device
-
-    device = select_device(settings.engine.device)
-    if method != "lvcg":
-        return Reconstructor(
-            method, settings.data, geometry=geometry, eps=settings.model.lift_eps, batch_size=batch_size
-        )
-    from lvcg_cli.engine.checkpoint import load_model
-
-    model, ckpt = load_model(checkpoint, device)
-    return Reconstructor(
-        "lvcg", ckpt.data, model=model, model_settings=ckpt.model, device=device, batch_size=batch_size
-    )
-
-
-def _records(
-    settings,
-    inputs,
-    mask,
-    method,
-    geometry,
-    checkpoint,
-    batch_size,
-    output,
-    plot,
-    vcg_plot,
-    as_json,
-    lead_map=None,
+def reconstruct(
+    ctx: typer.Context,
+    inputs: list[str] = typer.Argument(
+        None,
+        help="Record files (WFDB, CPSC .mat, DICOM, MUSE/aECG/Philips XML, SCP-ECG, EDF), folders or globs.",
+        show_default=False,
+    ),
+    visible: str = unset_option(
+        "--visible", help="Leads given to the method, e.g. I,II,V2 (default: every lead the record has)."
+    ),
+    lead_map: str = LeadMapOption,
+    output: Path = unset_option(
+        "--output",
+        "-o",
+        help="Write the 12 leads: .npy, .csv or .hea (one record), .npz (any number, keyed by id).",
+    ),
+    plot: Path = unset_option(
+        "--plot",
+        help="12-lead ECG at paper scale (3x4 + lead-II rhythm strip, 25 mm/s, 10 mm/mV; PNG/PDF/SVG), "
+        "one record.",
+    ),
+    vcg_plot: Path = unset_option(
+        "--vcg-plot",
+        help="VCG figure: QRS and T loops of the median beat in three planes (PNG/PDF/SVG), one record.",
+    ),
+    method: str = typer.Option(
+        "lvcg", "--method", help="lvcg (the model), physics (lift/project) or linear (regression)."
+    ),
+    geometry: str = typer.Option(
+        "dower", "--geometry", help="Lead field of the physics method: dower or ideal."
+    ),
+    data: str = unset_option("--data", help="Score a prepared data set split instead of files."),
+    report: bool = typer.Option(False, "--report", help="With --data: model and baselines side by side."),
+    split: str = typer.Option("test", "--split", help="With --data: the split to score."),
+    checkpoint: Path = CheckpointOption,
+    device: str = DeviceOption,
+    batch_size: int = typer.Option(32, "--batch-size", help="Windows per model call."),
+    as_json: bool = JsonOption,
+    quiet: bool = QuietOption,
+    preset: str = PresetOption,
+    config: list[Path] = ConfigOption,
 ) -> None:
-    from lvcg_cli.downstream.embed import expand_inputs
-    from lvcg_cli.downstream.reconstruct import save_reconstructions
-    from lvcg_cli.signals.io import read_record
+    """Reconstruct all 12 leads from the visible ones, at the record's own rate and length.
 
-    paths, missing = expand_inputs(inputs, warn=console.warn)
+    Visible leads are passed through unchanged; hidden leads are the method's estimate
+    (the model's is band-limited to its 0.67-40 Hz input band). When the record has the
+    hidden leads, Pearson r, RMSE (mV) and the peak-to-peak ratio (reconstructed / original)
+    per lead are printed: both the reference and the reconstruction are band-passed with the
+    model's filter first.
+
+    Examples:
+
+        lvcg reconstruct 00001_hr.hea --visible I,II,V2 -o full.npy --plot full.png
+
+        lvcg reconstruct records/ --visible I --method linear -o all.npz --json
+
+        lvcg reconstruct --data ptbxl --visible I,II,V2 --report --split test
+    """
+    from lvcg_cli.downstream.reconstruct import METHODS, RECON_FORMATS
+
+    console.set_quiet(quiet)
+    inputs, overrides = split_inputs(inputs)
+    if method not in METHODS:
+        raise LvcgError(f"--method: must be one of {', '.join(METHODS)} (got {method!r})")
+    if geometry not in ("dower", "ideal"):
+        raise LvcgError(f"--geometry: must be dower or ideal (got {geometry!r})")
+    if output is not None and output.suffix.lower() not in RECON_FORMATS:
+        raise LvcgError(
+            f"{output}: unknown output format {output.suffix or '(none)'!r}; use {', '.join(RECON_FORMATS)}"
+        )
+    for figure in (plot, vcg_plot):
+        if figure is not None:
+            from lvcg_cli.plots import require_matplotlib
+
+            require_matplotlib()
+    explicit = {"engine.device": device}
+    settings = settings_from(
+        ctx, reads=READS, preset=preset, config=config, explicit=explicit, overrides=overrides
+    )
+    mask = visible_from(visible)
+    leads = lead_map_from(lead_map)
+    if data is not None:
+        if lead_map is not None:
+            raise LvcgError("--lead-map applies to record files, not to a prepared --data set")
+        if inputs:
+            raise LvcgError("give either record files or --data NAME, not both")
+        if mask is None:
+            raise LvcgError("--data needs --visible (which leads the methods may see)")
+        job = SplitJob(data, split, mask, method, report, geometry, checkpoint, batch_size)
+        _score_split(settings, job, as_json)
+        return
+    if not inputs:
+        raise LvcgError("nothing to reconstruct: give record files, folders or globs, or --data NAME")
+    job = FilesJob(inputs, mask, method, geometry, checkpoint, batch_size, leads)
+    _reconstruct_files(settings, job, FilesOutput(output, plot, vcg_plot, as_json))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reconstruct", context_settings=OVERRIDABLE)(reconstruct)
+
+
+@dataclass
+class FilesJob:
+    """What to reconstruct from record files, and how."""
+
+    inputs: list[str]
+    visible: np.ndarray | None
+    method: str
+    geometry: str
+    checkpoint: Path | None
+    batch_size: int
+    lead_map: dict[str, str] | None
+
+
+@dataclass
+class FilesOutput:
+    """Where the reconstructions of files go."""
+
+    output: Path | None
+    plot: Path | None
+    vcg_plot: Path | None
+    as_json: bool
+
+
+@dataclass
+class SplitJob:
+    """A prepared split scored by one method, or by every method (``report``)."""
+
+    dataset: str
+    split: str
+    visible: np.ndarray
+    method: str
+    report: bool
+    geometry: str
+    checkpoint: Path | None
+    batch_size: int
+
+
+def _reconstruct_files(settings, job: FilesJob, out: FilesOutput) -> None:
+    """Reconstruct record files (skipping bad ones when there are several), write, plot and print."""
+    from lvcg_cli.downstream.embed import expand_inputs
+    from lvcg_cli.downstream.reconstruct import open_reconstructor, reconstruct_files, save_reconstructions
+
+    paths, missing = expand_inputs(job.inputs, warn=console.warn)
     for path, problem in missing:
         console.warn(f"skipping {path}: {problem}")
-    several = len(paths) + len(missing) > 1 or any(Path(i).is_dir() or "*" in i for i in inputs)
+    several = len(paths) + len(missing) > 1 or any(Path(i).is_dir() or "*" in i for i in job.inputs)
     if not paths:
         if len(missing) == 1:
             raise RecordError(*missing[0])
         raise LvcgError(f"no record to reconstruct ({len(missing)} input(s) not found)")
-    if (plot is not None or vcg_plot is not None) and len(paths) > 1:
+    if (out.plot is not None or out.vcg_plot is not None) and len(paths) > 1:
         raise LvcgError("--plot and --vcg-plot take one record (got several)")
-    if output is not None and output.suffix.lower() != ".npz" and len(paths) > 1:
-        raise LvcgError(f"{output}: several records need -o out.npz")
-    engine = _reconstructor(settings, method, geometry, checkpoint, batch_size)
-    results, skipped = [], list(missing)
-    for path in paths:
-        try:
-            record = read_record(path, lead_map=lead_map)
-            for message in record.meta.get("warnings", []):
-                console.warn(f"{path}: {message}")
-            rec = engine.reconstruct(record, mask)
-        except RecordError as exc:
-            if not several:
-                raise
-            console.warn(f"skipping {exc.path}: {exc.problem}")
-            skipped.append((exc.path, exc.problem))
-            continue
-        for message in rec.warnings:
-            console.warn(message)
-        results.append(rec)
+    if out.output is not None and out.output.suffix.lower() != ".npz" and len(paths) > 1:
+        raise LvcgError(f"{out.output}: several records need -o out.npz")
+    engine, _ = open_reconstructor(
+        settings, job.method, geometry=job.geometry, checkpoint=job.checkpoint, batch_size=job.batch_size
+    )
+    results, skipped = reconstruct_files(
+        engine, paths, job.visible, lead_map=job.lead_map, skip_bad=several, warn=console.warn
+    )
+    skipped = [*missing, *skipped]
     if not results:
         raise LvcgError(f"no record could be reconstructed ({len(skipped)} skipped)")
-    if output is not None:
-        written = save_reconstructions(output, results)
+    if out.output is not None:
+        written = save_reconstructions(out.output, results)
         console.info(f"wrote {', '.join(str(p) for p in written)}")
-    if plot is not None:
+    if out.plot is not None:
         from lvcg_cli.plots import plot_reconstruction
 
-        plot_reconstruction(results[0], plot, band=tuple(engine.data.bandpass))
-        console.info(f"wrote {plot}")
-    if vcg_plot is not None:
+        plot_reconstruction(results[0], out.plot, band=tuple(engine.data.bandpass))
+        console.info(f"wrote {out.plot}")
+    if out.vcg_plot is not None:
         from lvcg_cli.plots import plot_vcg
 
         rec = results[0]
         if rec.vcg is None:
             raise LvcgError("--vcg-plot needs a 3-D field: use --method lvcg or physics")
-        label = "latent VCG (model)" if rec.method == "lvcg" else f"lifted VCG ({geometry} lead field)"
-        plot_vcg(rec.vcg, rec.vcg_fs, vcg_plot, title=f"{rec.id}: {label}")
-        console.info(f"wrote {vcg_plot}")
-    if as_json:
+        label = "latent VCG (model)" if rec.method == "lvcg" else f"lifted VCG ({job.geometry} lead field)"
+        plot_vcg(rec.vcg, rec.vcg_fs, out.vcg_plot, title=f"{rec.id}: {label}")
+        console.info(f"wrote {out.vcg_plot}")
+    if out.as_json:
         payload = [_record_json(r) for r in results]
         typer.echo(json.dumps(payload[0] if len(payload) == 1 and not several else payload, indent=2))
         return
@@ -309,72 +291,43 @@ def _records(
             console.info(f"{rec.id}: no hidden lead to score against (the record lacks them)")
 
 
-def _report(settings, name, split, mask, method, report, geometry, checkpoint, batch_size, as_json) -> None:
+def _score_split(settings, job: SplitJob, as_json: bool) -> None:
     """Scores over a prepared split: the chosen method, or with --report the model and every baseline."""
-    from lvcg_cli.downstream.probe import open_probe_data
-    from lvcg_cli.downstream.reconstruct import Reconstructor, evaluate_windows
+    from lvcg_cli.downstream.reconstruct_report import report_engines, score_split
 
-    engines: dict[str, Reconstructor] = {}
-    if report or method == "lvcg":
-        try:
-            engines["lvcg"] = _reconstructor(settings, "lvcg", geometry, checkpoint, batch_size)
-        except LvcgError as exc:
-            if not report:
-                raise
-            console.warn(f"model skipped: {exc}")
-    data_settings = engines["lvcg"].data if "lvcg" in engines else settings.data
-    if report or method == "physics":
-        for geo in ("ideal", "dower") if report else (geometry,):
-            engines[f"physics-{geo}"] = Reconstructor(
-                "physics", data_settings, geometry=geo, eps=settings.model.lift_eps
-            )
-    if report or method == "linear":
-        engines["linear"] = Reconstructor("linear", data_settings)
-    data = open_probe_data(name, settings.model_copy(update={"data": data_settings}))
-    rows = np.concatenate(
-        [c.split_indices(split) + off for c, off in zip(data.caches, data.offsets, strict=False)]
+    engines, used = report_engines(
+        settings,
+        method=job.method,
+        everything=job.report,
+        geometry=job.geometry,
+        checkpoint=job.checkpoint,
+        batch_size=job.batch_size,
+        warn=console.warn,
     )
-    if rows.size == 0:
-        raise LvcgError(f"{name}: no records in split {split!r}")
-    signals = np.concatenate([data.windows(int(i), int(i) + 1) for i in rows])
-    present = data.present()[rows]
     with progress_bar() as bar:
-        task = bar.add_task(f"scoring {name}/{split}", total=rows.size)
-        scores = evaluate_windows(
-            signals, present, mask, engines, data_settings, progress=lambda n: bar.advance(task, n)
+        task = bar.add_task(f"scoring {job.dataset}/{job.split}")
+        result = score_split(
+            job.dataset, used, job.split, job.visible, engines, progress=lambda n: bar.advance(task, n)
         )
-    hidden_independent = [n for n in REPORT_LEADS if not mask[_index(n)]]
-    payload = {
-        "dataset": name,
-        "split": split,
-        "n_records": int(rows.size),
-        "visible": _names(mask),
-        "scored_leads": hidden_independent,
-        "reference": "hidden leads of the prepared windows, both sides band-passed with the model filter",
-        "methods": {
-            key: {"overall": s.overall(hidden_independent), "per_lead": s.per_lead()}
-            for key, s in scores.items()
-        },
-    }
     if as_json:
-        typer.echo(json.dumps(payload, indent=2, default=_num))
+        typer.echo(json.dumps(result.payload(), indent=2, default=_num))
         return
     from rich.table import Table
 
+    hidden = result.scored_leads
     table = Table(
-        title=f"{name}/{split}: {rows.size} records, visible {', '.join(_names(mask))} "
+        title=f"{job.dataset}/{job.split}: {result.n_records} records, visible {', '.join(_names(job.visible))} "
         "(mean r / mean RMSE mV / median peak-to-peak ratio per hidden independent lead)",
         title_justify="left",
     )
     table.add_column("lead")
-    for key in scores:
+    for key in result.scores:
         table.add_column(key, justify="right")
-    per = {key: s.per_lead() for key, s in scores.items()}
-    for lead in hidden_independent:
-        cells = [_report_cell(per[k][lead]) if lead in per[k] else "-" for k in scores]
-        table.add_row(lead, *cells)
-    overall = {k: s.overall(hidden_independent) for k, s in scores.items()}
-    table.add_row("mean", *[_report_cell(overall[k]) for k in scores])
+    per = {key: s.per_lead() for key, s in result.scores.items()}
+    for lead in hidden:
+        table.add_row(lead, *[_report_cell(per[k][lead]) if lead in per[k] else "-" for k in result.scores])
+    overall = {k: s.overall(hidden) for k, s in result.scores.items()}
+    table.add_row("mean", *[_report_cell(overall[k]) for k in result.scores])
     console.out_console.print(table)
 
 

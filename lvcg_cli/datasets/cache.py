@@ -8,7 +8,8 @@ A prepared data set is a folder (``paths.prepared_dir(name)`` or ``--out``)::
     manifest.jsonl id + ecg_path per record (the original LVCG manifest form)
     skipped.tsv    every record that could not be used, with the reason
 
-or a parent folder of shards ``shard-<i>-of-<n>/`` with that layout each, used together.
+or a parent folder of shards ``shard-<i>-of-<n>/`` with that layout each, used together
+(:mod:`lvcg_cli.datasets.prepared` opens data sets by name, shards and all).
 ``meta.json`` is written last (atomically) and only then says ``complete: true``, so a reader
 never mistakes a half-written cache for a finished one. Nothing here loads all signals into
 memory: training and probing index the memmap.
@@ -22,18 +23,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lvcg_cli.errors import LvcgError
+from lvcg_cli.errors import LvcgError, first_line
 from lvcg_cli.settings import CACHE_KEYS
-
-if TYPE_CHECKING:
-    from lvcg_cli.settings import Settings
 
 FORMAT = "lvcg-cache/1"
 META_FILE = "meta.json"
@@ -42,8 +39,6 @@ MANIFEST_FILE = "manifest.csv"
 JSONL_FILE = "manifest.jsonl"
 SKIPPED_FILE = "skipped.tsv"
 SHARD_RE = re.compile(r"^shard-(\d+)-of-(\d+)$")
-STRING_COLUMNS = ("id", "source", "split", "flags", "present")
-"""Manifest columns that are text (``present`` looks like a number and must stay a string)."""
 
 PREPROCESSING_KEYS = CACHE_KEYS
 """The DataSettings fields that change what the cache holds."""
@@ -90,7 +85,7 @@ class PackedCache:
         path = Path(path).expanduser()
         meta_path = path / META_FILE
         if not meta_path.is_file():
-            if path.is_dir() and _shard_dirs(path):
+            if path.is_dir() and shard_dirs(path):
                 raise LvcgError(f"{path}: holds shards; open it with open_datasets (it uses every shard)")
             if path.is_dir() and (path / ".partial").is_dir():
                 from lvcg_cli.locks import describe_holder, holder_of
@@ -118,9 +113,8 @@ class PackedCache:
         try:
             signals = np.load(path / SIGNALS_FILE, mmap_mode="r")
         except (OSError, ValueError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise LvcgError(
-                f"{path / SIGNALS_FILE}: unreadable or corrupt ({first}); prepare again with --force"
+                f"{path / SIGNALS_FILE}: unreadable or corrupt ({first_line(exc)}); prepare again with --force"
             ) from None
         if signals.shape != (n, 12, n_samples) or signals.dtype != np.float16:
             raise LvcgError(
@@ -130,9 +124,8 @@ class PackedCache:
         try:
             manifest = read_manifest(path / MANIFEST_FILE)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise LvcgError(
-                f"{path / MANIFEST_FILE}: unreadable ({first}); prepare again with --force"
+                f"{path / MANIFEST_FILE}: unreadable ({first_line(exc)}); prepare again with --force"
             ) from None
         if len(manifest) != n:
             raise LvcgError(
@@ -203,111 +196,13 @@ class PackedCache:
 
 
 # ------------------------------------------------------------------------------------------
-# opening by name
+# shards (opened together by lvcg_cli/datasets/prepared.py)
 # ------------------------------------------------------------------------------------------
-def _shard_dirs(path: Path) -> list[tuple[int, int, Path]]:
+def shard_dirs(path: Path) -> list[tuple[int, int, Path]]:
+    """``(index, count, folder)`` of every ``shard-<i>-of-<n>`` folder in ``path``, sorted by name."""
     found = []
     for child in sorted(path.iterdir()) if path.is_dir() else []:
         match = SHARD_RE.match(child.name)
         if match and child.is_dir():
             found.append((int(match.group(1)), int(match.group(2)), child))
     return found
-
-
-def open_prepared(path: Path, label: str) -> list[PackedCache]:
-    """A prepared folder as caches: itself, or all of its shards (every shard must be complete)."""
-    if (path / META_FILE).is_file():
-        return [PackedCache.open(path)]
-    shards = _shard_dirs(path)
-    if not shards:
-        if path.is_dir() and (path / ".partial").is_dir():
-            raise LvcgError(
-                f"{label}: preparation of {path} has not finished (rerun `lvcg prepare-data` to continue)"
-            )
-        name = label if re.fullmatch(r"[\w-]+", label) else "NAME"
-        raise LvcgError(f"{label}: not prepared yet at {path} (run `lvcg prepare-data {name} --root PATH`)")
-    counts = {count for _, count, _ in shards}
-    if len(counts) != 1:
-        raise LvcgError(f"{path}: shards of different splittings ({sorted(counts)}); remove the stale ones")
-    count = counts.pop()
-    done = {index for index, _, _ in shards if (path / shard_dir_name(index, count) / META_FILE).is_file()}
-    missing = [str(i) for i in range(count) if i not in done]
-    if missing:
-        raise LvcgError(
-            f"{label}: shards {', '.join(missing)} of {count} are not finished in {path} "
-            f"(run `lvcg prepare-data ... --shard i/{count}` for each)"
-        )
-    return [PackedCache.open(path / shard_dir_name(i, count)) for i in range(count)]
-
-
-def check_preprocessing(cache: PackedCache, data: Any) -> None:
-    """A cache prepared with other preprocessing would silently feed the model the wrong rate."""
-    want = preprocessing_of(data)
-    have = cache.meta.get("preprocessing", {})
-    diff = [k for k in ("fs", "window_s") if k in have and float(have[k]) != float(want[k])]
-    if diff:
-        parts = ", ".join(f"--data.{k} {have[k]:g} (now {want[k]:g})" for k in diff)
-        raise LvcgError(
-            f"{cache.path}: prepared with {parts}; prepare it again with the same --data settings (add --force)"
-        )
-
-
-def check_dataset_name(name: str, prepared_root: Path | None = None) -> None:
-    """A bare ``--data`` name must be one ``lvcg prepare-data`` makes, a built-in one, or one prepared here.
-
-    Otherwise the error would send the user to ``lvcg prepare-data <that name>``, which does not
-    exist either; this one names the closest valid name instead.
-    """
-    import difflib
-
-    from lvcg_cli.datasets import default as builtin
-    from lvcg_cli.datasets.registry import DATASETS
-
-    known = [*builtin.BUILTIN_NAMES, *DATASETS]
-    if name in known:
-        return
-    prepared = (
-        sorted(p.name for p in prepared_root.iterdir() if p.is_dir())
-        if prepared_root and prepared_root.is_dir()
-        else []
-    )
-    candidates = [*known, *prepared]
-    close = [c for c in candidates if name.lower().startswith(c) or c.startswith(name.lower())]
-    close = close or difflib.get_close_matches(name.lower(), candidates, n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise LvcgError(
-        f"{name}: unknown data set{hint}; give a name that `lvcg prepare-data NAME` makes ({', '.join(DATASETS)}), "
-        f"{' or '.join(repr(b) for b in builtin.BUILTIN_NAMES)}, or a prepared folder's path"
-    )
-
-
-def open_datasets(names_or_paths: Sequence[str | Path], settings: Settings) -> list[PackedCache]:
-    """Open prepared data sets by name (under the cache folder) or path; shards expand to one cache each.
-
-    ``default`` builds once (and reuses) the built-in data: simulated records plus the bundled
-    open records; ``sim`` is a small labelled simulated probing set. Every cache must match the
-    current ``--data.fs`` / ``--data.window_s``.
-    """
-    from lvcg_cli import paths
-    from lvcg_cli.datasets import default as builtin
-
-    caches: list[PackedCache] = []
-    for item in names_or_paths:
-        text = str(item)
-        if text in builtin.BUILTIN_NAMES:
-            caches.append(builtin.open_builtin(text, settings))
-            continue
-        candidate = Path(text).expanduser()
-        if "/" in text or text.startswith(".") or candidate.is_dir() and not re.fullmatch(r"[\w-]+", text):
-            if not candidate.exists():
-                raise LvcgError(f"{candidate}: no such prepared data set folder")
-            found = open_prepared(candidate, text)
-        else:
-            folder = paths.prepared_dir(text, settings.paths.cache_dir)
-            if not folder.exists():
-                check_dataset_name(text, folder.parent)
-            found = open_prepared(folder, text)
-        for cache in found:
-            check_preprocessing(cache, settings.data)
-        caches.extend(found)
-    return caches

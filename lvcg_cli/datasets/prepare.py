@@ -54,7 +54,7 @@ from lvcg_cli.atomic import atomic_path, output_error, write_text_atomic
 from lvcg_cli.console import info, progress
 from lvcg_cli.datasets import cache as cache_mod
 from lvcg_cli.datasets.registry import Plan, module_for, record_path_without_suffix, resolve_root
-from lvcg_cli.errors import LvcgError, RecordError
+from lvcg_cli.errors import LvcgError, RecordError, first_line
 
 if TYPE_CHECKING:
     from lvcg_cli.settings import DataSettings, Settings
@@ -208,8 +208,7 @@ def run_chunk(
             skipped.append([local, exc.problem])
             continue
         except Exception as exc:  # a bug or an exotic file: report it, never lose the batch
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            skipped.append([local, f"unexpected error ({type(exc).__name__}: {first})"])
+            skipped.append([local, f"unexpected error ({type(exc).__name__}: {first_line(exc, empty='')})"])
             continue
         out[len(written)] = signal
         written.append(local)

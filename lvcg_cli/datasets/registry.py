@@ -72,14 +72,6 @@ class Plan:
                 frame[column] = frame[column].fillna(0).astype(np.int8) if column in frame else np.int8(0)
         self.records = frame
 
-    def fingerprint(self) -> str:
-        """Changes when the list of records (or their order) changes."""
-        digest = hashlib.sha1()
-        for path in self.records["path"].astype(str):
-            digest.update(path.encode())
-            digest.update(b"\n")
-        return digest.hexdigest()
-
 
 def module_for(name: str) -> ModuleType:
     """The module of a data set name, or a one-line error listing the names."""

@@ -90,7 +90,6 @@ PREVALENCE: dict[str, float] = {
     "t_inv": 0.12,
     "lvh": 0.12,
 }
-ST_TERRITORIES: tuple[str, ...] = ("anterior", "inferior", "lateral")
 
 # Dower forward matrix for I, II, V1..V6 (Frank X, Y, Z); kept here so the simulator does not
 # depend on the model package. tests/test_simulator.py checks it equals the geometry layer's.

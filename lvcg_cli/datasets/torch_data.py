@@ -19,7 +19,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, d
 from lvcg_cli.console import warn
 from lvcg_cli.datasets.visible_leads import VisibleLeads
 from lvcg_cli.engine.device import available_cpus
-from lvcg_cli.errors import LvcgError, RecordError
+from lvcg_cli.errors import LvcgError, RecordError, first_line
 from lvcg_cli.settings import DataSettings, ModelSettings, Settings
 
 TRAIN_STREAM, VAL_STREAM = 0, 1
@@ -39,14 +39,6 @@ MAX_AUTO_WORKERS = 8
 docs/BENCHMARKS.md), 8 deliver several times what one GPU trains on; more only cost memory."""
 PREFETCH_BATCHES = 4
 """Batches each worker keeps ready, so one slow sample (a long record, a page fault) never stalls a step."""
-
-
-class RecordSource(Protocol):
-    """Anything with ``len()`` and ``get(i) -> (signal (12, n) mV, present (12,) bool)``."""
-
-    def __len__(self) -> int: ...
-
-    def get(self, i: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,7 +121,7 @@ class ManifestSource:
         from lvcg_cli.signals.io import read_record
         from lvcg_cli.signals.preprocess import preprocess
 
-        record = read_record(self.paths[int(i)])
+        record = read_record(self.paths[int(i)], max_nan_gap_s=self.data.max_nan_gap_s)
         signal, present, _flags = preprocess(record, self.data)
         return np.asarray(signal, dtype=np.float32), np.asarray(present, dtype=bool)
 
@@ -141,7 +133,7 @@ def open_sources(settings: Settings) -> list[CacheSource | ManifestSource]:
     """The record sources a pretraining run reads, with one-line errors for missing/corrupt data."""
     if settings.data.meta_root is not None:
         return [ManifestSource(settings.data.meta_root, settings.data)]
-    from lvcg_cli.datasets.cache import open_datasets
+    from lvcg_cli.datasets.prepared import open_datasets
 
     try:
         caches = open_datasets(list(settings.data.datasets), settings)
@@ -149,7 +141,7 @@ def open_sources(settings: Settings) -> list[CacheSource | ManifestSource]:
         raise
     except (OSError, ValueError) as exc:  # e.g. a memmap larger than its (truncated) file
         names = ", ".join(settings.data.datasets)
-        raise LvcgError(f"{names}: cannot open prepared data ({str(exc).splitlines()[0]})") from None
+        raise LvcgError(f"{names}: cannot open prepared data ({first_line(exc)})") from None
     if not caches:
         raise LvcgError("--data: no data sets given")
     return [CacheSource(cache) for cache in caches]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lvcg_cli.errors import LvcgError
+from lvcg_cli.errors import LvcgError, first_line
 from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS, lead_names
 
 LINEAR_CACHE_VERSION = "1"
@@ -209,7 +209,7 @@ def load_train_signals(path: str | Path | None = None) -> tuple[np.ndarray, np.n
             )
             fs = float(np.asarray(data["fs"])) if "fs" in data.files else float("nan")
     except (OSError, ValueError) as exc:
-        raise LvcgError(f"{path}: not a readable .npz file ({str(exc).splitlines()[0]})") from None
+        raise LvcgError(f"{path}: not a readable .npz file ({first_line(exc)})") from None
     if signals.ndim != 3 or signals.shape[1] != N_LEADS:
         raise LvcgError(f"{path}: signals must be (N, 12, T) (got {signals.shape})")
     return signals, present, fs

@@ -7,8 +7,9 @@ records ahead of the model, which is called on batches of windows under
 ``torch.inference_mode``. Results come back in input order whatever the pool does, and the same
 input and weights give bit-identical output on the same machine (fixed batches, fp32).
 
-Windows: a record is repaired, resampled to ``data.fs`` and band-passed as a whole, then cut
-into consecutive full model windows (``data.n_samples``); the embedding is the mean of the
+Windows: a record is read (NaN gaps repaired up to ``data.max_nan_gap_s``), resampled to
+``data.fs`` and band-passed as a whole (:func:`lvcg_cli.signals.preprocess.model_signal`, as in
+training), then cut into consecutive full model windows (``data.n_samples``); the embedding is the mean of the
 windows' embeddings. The tail that does not fill a window is dropped (a 15-s record at a 10-s
 window gives one window, a 25-s record two). A record shorter than one window is padded by
 ``data.pad_policy``, as in training.
@@ -33,10 +34,11 @@ import torch
 
 from lvcg_cli.errors import LvcgError, RecordError
 from lvcg_cli.signals.leads import N_LEADS, lead_names
-from lvcg_cli.signals.preprocess import bandpass, fix_window, repair_nonfinite, resample, split_windows
+from lvcg_cli.signals.preprocess import fix_window, split_windows
 
 if TYPE_CHECKING:
-    from lvcg_cli.settings import DataSettings, ModelSettings
+    from lvcg_cli.datasets.prepared import PreparedData
+    from lvcg_cli.settings import DataSettings, ModelSettings, Settings
     from lvcg_cli.signals.io import Record
 
 EMBED_FORMATS = (".npy", ".npz", ".parquet")
@@ -46,24 +48,6 @@ NONFINITE_EMBEDDING = "the model's embedding of this record is not finite (NaN o
 # --------------------------------------------------------------------------------------------
 # records -> model windows
 # --------------------------------------------------------------------------------------------
-def filtered_signal(record: Record, data: DataSettings) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``(signal (12, T') mV at data.fs, present, flags)``: repaired, resampled, band-passed, whole length.
-
-    The same steps as :func:`lvcg_cli.signals.preprocess.preprocess` without the crop to one window.
-    """
-    x, present, flags = repair_nonfinite(record.signal, record.fs, present=record.present)
-    rows = np.flatnonzero(present)
-    n_out = max(int(round(record.n_samples * data.fs / record.fs)), 1)
-    out = np.zeros((N_LEADS, n_out), dtype=np.float32)
-    if rows.size:
-        sub = resample(np.asarray(x[rows], dtype=np.float32), record.fs, data.fs)
-        sub = bandpass(sub, data.fs, tuple(data.bandpass), data.filter_order)
-        n_out = sub.shape[-1]
-        out = np.zeros((N_LEADS, n_out), dtype=np.float32)
-        out[rows] = sub
-    return out, present, list(dict.fromkeys([*record.flags, *flags]))
-
-
 def embedding_windows(signal: np.ndarray, data: DataSettings) -> np.ndarray:
     """(12, T') at data.fs -> (W, 12, n): consecutive full windows, or one padded window if short."""
     n = data.n_samples
@@ -111,6 +95,24 @@ class Prepared:
     error: RecordError | None = None
 
 
+def prepare_loaded(
+    index: int, record: Record, data: DataSettings, model: ModelSettings, requested: np.ndarray | None
+) -> Prepared:
+    """Preprocess and window a record already read (never raises RecordError)."""
+    from lvcg_cli.signals.model_input import make_sample
+    from lvcg_cli.signals.preprocess import model_signal
+
+    try:
+        signal, present, _ = model_signal(record, data)
+        seen, warning = choose_visible(present, requested, record.path)
+        notes = [f"{record.path}: {message}" for message in record.meta.get("warnings", [])]
+        warning = "\n".join([*notes, warning] if warning else notes) or None
+        samples = [make_sample(w, present, seen, data, model) for w in embedding_windows(signal, data)]
+        return Prepared(index, record.id, str(record.path), samples, warning)
+    except RecordError as exc:
+        return Prepared(index, record.id, str(record.path), error=exc)
+
+
 def prepare_record(
     index: int,
     path: Path,
@@ -119,20 +121,17 @@ def prepare_record(
     requested: np.ndarray | None,
     lead_map: dict[str, str] | None = None,
 ) -> Prepared:
-    """Read, preprocess and window one record (runs in a worker thread; never raises RecordError)."""
+    """Read (NaN gaps repaired up to ``data.max_nan_gap_s``), preprocess and window one record.
+
+    Runs in a worker thread; never raises RecordError.
+    """
     from lvcg_cli.signals.io import read_record
-    from lvcg_cli.signals.model_input import make_sample
 
     try:
-        record = read_record(path, lead_map=lead_map)
-        signal, present, _ = filtered_signal(record, data)
-        seen, warning = choose_visible(present, requested, path)
-        notes = [f"{path}: {message}" for message in record.meta.get("warnings", [])]
-        warning = "\n".join([*notes, warning] if warning else notes) or None
-        samples = [make_sample(w, present, seen, data, model) for w in embedding_windows(signal, data)]
-        return Prepared(index, record.id, str(path), samples, warning)
+        record = read_record(path, max_nan_gap_s=data.max_nan_gap_s, lead_map=lead_map)
     except RecordError as exc:
         return Prepared(index, Path(path).stem, str(path), error=exc)
+    return prepare_loaded(index, record, data, model, requested)
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,6 +260,26 @@ class Embedder:
 
         ``on_record`` is called for every record as it is prepared (progress, warnings).
         """
+        return self.embed_items(self._prepared(list(paths)), on_record)
+
+    def embed_records(
+        self, records: Iterable[Record], on_record: Callable[[Prepared], None] | None = None
+    ) -> EmbedResult:
+        """Embed records already read or made from arrays (the Python API), exactly as files are."""
+        items = (
+            prepare_loaded(i, record, self.data, self.model_settings, self.visible)
+            for i, record in enumerate(records)
+        )
+        return self.embed_items(items, on_record)
+
+    def embed_items(
+        self, items: Iterable[Prepared], on_record: Callable[[Prepared], None] | None = None
+    ) -> EmbedResult:
+        """Prepared records -> one vector each: the mean of its windows' embeddings (in float64).
+
+        Windows of several records share model calls of ``batch_size``; records that could not
+        be prepared, or whose embedding is not finite, are collected in ``skipped``.
+        """
         sums: dict[int, np.ndarray] = {}
         counts: dict[int, int] = {}
         kept: list[Prepared] = []
@@ -277,7 +296,7 @@ class Embedder:
                 counts[owner] = counts.get(owner, 0) + rows.shape[0]
             pending.clear()
 
-        for item in self._prepared(list(paths)):
+        for item in items:
             if on_record is not None:
                 on_record(item)
             if item.error is not None:
@@ -299,6 +318,68 @@ class Embedder:
         else:
             embeddings = np.zeros((0, self.dim), np.float32)
         return EmbedResult([p.id for p in kept], [p.path for p in kept], embeddings, skipped, warnings)
+
+
+def open_embedder(
+    settings: Settings,
+    checkpoint: str | Path | None,
+    *,
+    visible: np.ndarray | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    lead_map: dict[str, str] | None = None,
+) -> tuple[Embedder, Settings]:
+    """Load a checkpoint on ``settings.engine.device`` and the settings it runs with.
+
+    The checkpoint fixes the model and its input; the user's ``settings`` give the rest
+    (:func:`lvcg_cli.settings.with_checkpoint`, which refuses an override of what is fixed).
+    """
+    from lvcg_cli.engine.checkpoint import load_model
+    from lvcg_cli.engine.device import select_device
+    from lvcg_cli.settings import with_checkpoint
+
+    device = select_device(settings.engine.device)
+    model, ckpt_settings = load_model(checkpoint, device)
+    merged = with_checkpoint(settings, ckpt_settings)
+    embedder = Embedder(
+        model,
+        merged.data,
+        merged.model,
+        device=device,
+        visible=visible,
+        batch_size=batch_size,
+        workers=workers,
+        lead_map=lead_map,
+    )
+    return embedder, merged
+
+
+def embed_prepared(
+    embedder: Embedder,
+    data: PreparedData,
+    split: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 512,
+) -> EmbedResult:
+    """Every record (or one split) of a prepared data set: one window each, already preprocessed.
+
+    Records whose embedding is not finite are skipped (``skipped`` names them by id).
+    """
+    rows = np.arange(len(data)) if split is None else data.split(split)
+    if rows.size == 0:
+        raise LvcgError(f"{data.name}: no records in split {split!r}")
+    ids = data.ids()
+    present = data.present()
+    out = np.zeros((rows.size, embedder.dim), np.float32)
+    for lo in range(0, rows.size, chunk):
+        part = rows[lo : lo + chunk]
+        out[lo : lo + part.size] = embedder.embed_windows(data.rows(part), present[part])
+        if progress is not None:
+            progress(part.size)
+    finite = np.isfinite(out).all(axis=1)
+    skipped = [(f"{data.name} record {ids[rows[i]]}", NONFINITE_EMBEDDING) for i in np.flatnonzero(~finite)]
+    kept = ids[rows][finite].tolist()
+    return EmbedResult(kept, [f"{data.name}:{i}" for i in kept], out[finite], skipped)
 
 
 # --------------------------------------------------------------------------------------------

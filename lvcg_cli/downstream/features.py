@@ -27,16 +27,6 @@ RHYTHM_FEATURES = ("hr_bpm", "rr_mean_s", "rr_sdnn_s", "rr_rmssd_s", "rr_cv", "n
 FEATURES_VERSION = "1"
 
 
-def feature_names() -> list[str]:
-    """Names of the columns :func:`handcrafted_features` returns, in order."""
-    from lvcg_cli.signals.leads import CANONICAL_LEADS
-
-    per_lead = [f"p{p}" for p in PERCENTILES] + ["rms", "ptp", "mean"]
-    per_lead += [f"logpow_{lo:g}-{hi:g}Hz" for lo, hi in BANDS_HZ]
-    names = [f"{lead}:{name}" for lead in CANONICAL_LEADS for name in per_lead]
-    return names + list(RHYTHM_FEATURES)
-
-
 def amplitude_features(x: np.ndarray) -> np.ndarray:
     """(N, 12, T) mV -> (N, 12, 10): percentiles, RMS, peak-to-peak and mean."""
     x = np.asarray(x, dtype=np.float32)

@@ -214,25 +214,6 @@ def bootstrap_mean(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.9
     return Interval(float(x.mean()), float(low), float(high), level)
 
 
-def bootstrap_statistic(
-    statistic, n_items: int, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """Percentile interval of ``statistic(indices)`` over bootstrap resamples of ``n_items`` items.
-
-    ``statistic`` takes an int array of item indices and returns a float (NaN allowed, e.g. an
-    AUROC of a resample without positives; those resamples are dropped). Returns all finite
-    replicate values and the ``(low, high)`` interval.
-    """
-    rng = np.random.default_rng(seed)
-    reps = np.asarray([statistic(rng.integers(0, n_items, size=n_items)) for _ in range(n_boot)], float)
-    reps = reps[np.isfinite(reps)]
-    if reps.size == 0:
-        return reps, (float("nan"), float("nan"))
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(reps, [alpha, 1.0 - alpha])
-    return reps, (float(low), float(high))
-
-
 def _resampled_macro_auroc(
     y: np.ndarray, scores: np.ndarray, idx: np.ndarray, keep: np.ndarray
 ) -> np.ndarray:

@@ -23,8 +23,6 @@ Protocol, for one data set, task, embedding model, label ratio and seed:
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
 import math
 import warnings
@@ -35,51 +33,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lvcg_cli.datasets.prepared import NoSuchTaskError, NotPreparedError, PreparedData, open_prepared_data
+from lvcg_cli.downstream.embedding_cache import MODELS, EmbeddingModel, cached_embeddings, embedding_model
 from lvcg_cli.downstream.metrics import (
     bootstrap_macro_auroc,
     classification_scores,
     per_class_auroc,
     tune_thresholds,
 )
+from lvcg_cli.downstream.probe_results import append_result, result_row, summarise
 from lvcg_cli.errors import LvcgError
 
 if TYPE_CHECKING:
-    from lvcg_cli.datasets.cache import PackedCache
-    from lvcg_cli.settings import Settings
+    from lvcg_cli.settings import ProbeSettings, Settings
 
-MODELS: tuple[str, ...] = ("lvcg", "random-init", "features")
+__all__ = [
+    "MODELS",
+    "PROBE_TABLE",
+    "ProbeEntry",
+    "ProbeReport",
+    "ProbeRunner",
+    "ProbeSkipped",
+    "probe_cv",
+    "probe_once",
+]
+
 VAL_FALLBACK_FRACTION = 0.2
-EMBED_CACHE_VERSION = "1"
-
-RESULT_COLUMNS: tuple[str, ...] = (
-    "timestamp",
-    "checkpoint",
-    "checkpoint_sha256",
-    "dataset",
-    "task",
-    "model",
-    "ratio",
-    "seed",
-    "n_train",
-    "n_val",
-    "n_test",
-    "n_classes",
-    "best_c",
-    "val_macro_auroc",
-    "macro_auroc",
-    "macro_auroc_ci_low",
-    "macro_auroc_ci_high",
-    "macro_auroc_repeat_std",
-    "macro_auprc",
-    "macro_f1",
-    "per_class_auroc",
-    "excluded_classes",
-    "embedding_dim",
-    "blocks",
-    "visible",
-    "cv",
-    "lvcg_version",
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,12 +96,22 @@ PREPARE_HINTS: dict[str, str] = {
     "ludb": "lvcg prepare-data ludb --root /path/to/ludb-1.0.1",
 }
 
-TASK_ALIASES: dict[str, tuple[str, ...]] = {
-    "super": ("super", "super_class", "superdiagnostic"),
-    "sub": ("sub", "sub_class", "subdiagnostic"),
-    "form": ("form",),
-    "rhythm": ("rhythm",),
-}
+
+def probe_entries(probe: ProbeSettings, run_all: bool = False) -> list[ProbeEntry]:
+    """What to probe: the whole table (``--all``), or ``probe.dataset``/``probe.task`` with the
+    table's class subset for that pair (PTB-XL's default task is ``super``)."""
+    if run_all:
+        return list(PROBE_TABLE)
+    task = probe.task
+    if probe.dataset == "ptbxl" and task == "default":
+        task = "super"
+    classes = next((e.classes for e in PROBE_TABLE if (e.dataset, e.task) == (probe.dataset, task)), None)
+    return [ProbeEntry(probe.dataset, task, classes)]
+
+
+def probe_models(model: str, baselines: bool = False) -> list[str]:
+    """The embedding models of a run: ``model``, then (``--baselines``) every other one."""
+    return [model, *(m for m in MODELS if m != model)] if baselines else [model]
 
 
 class ProbeSkipped(LvcgError):
@@ -131,238 +120,6 @@ class ProbeSkipped(LvcgError):
 
 def prepare_hint(dataset: str) -> str:
     return PREPARE_HINTS.get(dataset, f"lvcg prepare-data {dataset} --root PATH")
-
-
-# --------------------------------------------------------------------------------------------
-# data: one or more caches (shards) seen as one table
-# --------------------------------------------------------------------------------------------
-class ProbeData:
-    """A prepared data set (all its shards) as one indexable table of windows, labels and splits."""
-
-    def __init__(self, name: str, caches: Sequence[PackedCache]):
-        if not caches:
-            raise ProbeSkipped(f"{name}: no prepared records")
-        self.name = name
-        self.caches = list(caches)
-        self.offsets = np.cumsum([0] + [len(c) for c in self.caches])
-        self.fs = float(self.caches[0].fs)
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    @property
-    def tasks(self) -> dict[str, list[str]]:
-        return self.caches[0].tasks
-
-    def resolve_task(self, task: str) -> str:
-        """The cache's own name for ``task`` (``super`` may be stored as ``super_class``)."""
-        tasks = self.tasks
-        if task == "default":
-            return self.caches[0].resolve_task("default") if tasks else task
-        for candidate in TASK_ALIASES.get(task, (task,)):
-            if candidate in tasks:
-                return candidate
-        known = ", ".join(tasks) or "none (unlabelled data)"
-        raise ProbeSkipped(f"{self.name}: no task {task!r}; tasks: {known}")
-
-    def labels(self, task: str) -> tuple[list[str], np.ndarray]:
-        parts = [cache.labels(task) for cache in self.caches]
-        return parts[0][0], np.concatenate([p[1] for p in parts])
-
-    def split(self, split: str, task: str) -> np.ndarray:
-        return np.concatenate(
-            [
-                cache.split_indices(split, task) + off
-                for cache, off in zip(self.caches, self.offsets, strict=False)
-            ]
-        )
-
-    def present(self) -> np.ndarray:
-        return np.concatenate([cache.present() for cache in self.caches])
-
-    def windows(self, lo: int, hi: int) -> np.ndarray:
-        """Rows ``[lo, hi)`` as float32 (B, 12, n) mV (possibly spanning shards)."""
-        parts = []
-        for cache, off in zip(self.caches, self.offsets, strict=False):
-            a, b = max(lo, off), min(hi, off + len(cache))
-            if a < b:
-                parts.append(np.asarray(cache.signals[a - off : b - off], dtype=np.float32))
-        return np.concatenate(parts)
-
-    def key(self) -> str:
-        """Identity of the prepared content: each shard's path and meta.json."""
-        digest = hashlib.sha256()
-        for cache in self.caches:
-            digest.update(str(Path(cache.path).resolve()).encode())
-            digest.update(json.dumps(cache.meta, sort_keys=True, default=str).encode())
-        return digest.hexdigest()[:16]
-
-
-def open_probe_data(dataset: str, settings: Settings) -> ProbeData:
-    """Open a prepared data set by name or path; :class:`ProbeSkipped` with the prepare command if absent."""
-    from lvcg_cli.datasets.cache import open_datasets
-
-    try:
-        caches = open_datasets([dataset], settings)
-    except LvcgError as exc:
-        text = str(exc)
-        if "not prepared" in text or "no such prepared" in text:
-            raise ProbeSkipped(f"{dataset}: not prepared yet (run `{prepare_hint(dataset)}`)") from None
-        raise
-    return ProbeData(dataset, caches)
-
-
-# --------------------------------------------------------------------------------------------
-# embeddings
-# --------------------------------------------------------------------------------------------
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@dataclass
-class EmbeddingModel:
-    """What turns windows into features: a (possibly random-init) LVCG, or the handcrafted features."""
-
-    kind: str
-    key: str  # identity for the embedding cache
-    checkpoint: str  # what the results CSV says
-    checkpoint_sha256: str
-    settings: Settings
-    model: Any = None  # LVCG for lvcg / random-init
-
-    def embed(
-        self,
-        data: ProbeData,
-        device: str = "cpu",
-        batch_size: int = 64,
-        progress: Callable[[int], None] | None = None,
-        visible: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """(N, D) features of every record of ``data``, in chunks.
-
-        ``visible`` (12,) restricts the leads the model sees (every present lead when None); the
-        handcrafted features ignore it only when None (they are computed from the visible leads).
-        """
-        from lvcg_cli.downstream.embed import Embedder
-        from lvcg_cli.downstream.features import handcrafted_features
-
-        present = data.present()
-        if visible is not None:
-            present = present & np.asarray(visible, dtype=bool)[None]
-        chunk = 512
-        parts = []
-        embedder = None
-        if self.kind != "features":
-            embedder = Embedder(
-                self.model, self.settings.data, self.settings.model, device=device, batch_size=batch_size
-            )
-        for lo in range(0, len(data), chunk):
-            hi = min(lo + chunk, len(data))
-            windows = data.windows(lo, hi)
-            if embedder is None:
-                parts.append(handcrafted_features(windows, present[lo:hi], data.fs))
-            else:
-                parts.append(embedder.embed_windows(windows, present[lo:hi]))
-            if progress is not None:
-                progress(hi - lo)
-        return np.concatenate(parts).astype(np.float32)
-
-
-def embedding_model(
-    kind: str, checkpoint: str | Path | None, settings: Settings, seed: int, device: str = "cpu"
-) -> EmbeddingModel:
-    """Build the embedding model of a probe row.
-
-    ``random-init`` takes the architecture and preprocessing of the checkpoint (default: the
-    bundled weights; the resolved settings when there are none) and seeds the fresh weights with
-    ``seed``. ``features`` uses the resolved ``data`` settings' preprocessing.
-    """
-    import torch
-
-    from lvcg_cli.engine.checkpoint import (
-        bundled_weights_path,
-        checkpoint_settings,
-        load_checkpoint,
-        load_model,
-    )
-
-    if kind not in MODELS:
-        raise LvcgError(f"--model: must be one of {', '.join(MODELS)} (got {kind!r})")
-    ckpt_path = Path(checkpoint) if checkpoint is not None else bundled_weights_path()
-    shown = str(checkpoint) if checkpoint is not None else f"bundled:{ckpt_path.name}"
-    if kind == "features":
-        from lvcg_cli.downstream.features import FEATURES_VERSION
-
-        key = f"features-v{FEATURES_VERSION}"
-        return EmbeddingModel(kind, key, "features", "", settings)
-    if kind == "lvcg":
-        model, ckpt_settings = load_model(checkpoint, device)
-        sha = file_sha256(ckpt_path)
-        merged = settings.model_copy(update={"model": ckpt_settings.model, "data": ckpt_settings.data})
-        return EmbeddingModel(kind, f"lvcg-{sha[:16]}", shown, sha, merged, model)
-    # random-init: same architecture, fresh weights from the seed
-    from lvcg_cli.model.registry import build_model
-
-    arch = settings
-    sha = ""
-    if ckpt_path.is_file():
-        arch = checkpoint_settings(load_checkpoint(ckpt_path), ckpt_path)
-        sha = file_sha256(ckpt_path)
-    merged = settings.model_copy(update={"model": arch.model, "data": arch.data})
-    torch.manual_seed(int(seed))
-    model = build_model(merged.model, merged.data).to(device).eval()
-    spec = json.dumps(
-        {"model": merged.model.model_dump(mode="json"), "data": merged.data.model_dump(mode="json")},
-        sort_keys=True,
-    )
-    key = f"random-init-s{seed}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
-    return EmbeddingModel(kind, key, shown if ckpt_path.is_file() else "random-init", sha, merged, model)
-
-
-def cached_embeddings(
-    emb: EmbeddingModel,
-    data: ProbeData,
-    cache_root: Path,
-    device: str = "cpu",
-    batch_size: int = 64,
-    progress: Callable[[int], None] | None = None,
-    visible: np.ndarray | None = None,
-) -> tuple[np.ndarray, bool]:
-    """``(features (N, D), from_cache)``; computed once per (model, data set, leads), stored atomically."""
-    from lvcg_cli.atomic import atomic_path
-
-    leads = (
-        "" if visible is None else "-leads" + "".join("1" if v else "0" for v in np.asarray(visible, bool))
-    )
-    target = (
-        cache_root
-        / "embeddings"
-        / data.name.replace("/", "_")
-        / f"{emb.key}-{data.key()}{leads}-v{EMBED_CACHE_VERSION}.npy"
-    )
-    if target.is_file():
-        try:
-            features = np.load(target, allow_pickle=False)
-            if features.ndim == 2 and features.shape[0] == len(data):
-                return features, True
-        except (OSError, ValueError):
-            pass  # damaged entry: recompute
-    features = emb.embed(data, device, batch_size, progress, visible)
-    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
-    if bad.size:
-        ids = np.concatenate([cache.manifest["id"].to_numpy(dtype=str) for cache in data.caches])
-        first = ids[int(bad[0])] if int(bad[0]) < ids.size else f"row {int(bad[0])}"
-        raise LvcgError(
-            f"{data.name}: the {emb.kind} features of {bad.size} record(s) are not finite (NaN or inf), "
-            f"e.g. {first}; nothing was cached or probed"
-        )
-    with atomic_path(target) as tmp:
-        np.save(tmp, features, allow_pickle=False)
-    return features, False
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,7 +348,7 @@ def _round(value: float) -> float:
     return float("nan") if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
-def labelled_rows(data: ProbeData, task: str) -> np.ndarray:
+def labelled_rows(data: PreparedData, task: str) -> np.ndarray:
     """Every record with labels for ``task`` (its train, val and test splits together), for --cv."""
     return np.sort(np.concatenate([data.split(s, task) for s in ("train", "val", "test")]))
 
@@ -606,7 +363,7 @@ def select_blocks(features: np.ndarray, emb: EmbeddingModel, blocks: Sequence[st
     return np.concatenate([features[:, layout[name]] for name in blocks], axis=1)
 
 
-def probe_splits(data: ProbeData, task: str) -> dict[str, np.ndarray]:
+def probe_splits(data: PreparedData, task: str) -> dict[str, np.ndarray]:
     """train / val / test row indices of a task; a missing validation split is carved from train."""
     train, val, test = (data.split(s, task) for s in ("train", "val", "test"))
     if test.size == 0:
@@ -628,26 +385,6 @@ def select_classes(
     if not keep:
         raise ProbeSkipped(f"none of the classes {', '.join(wanted)} is in this task ({', '.join(classes)})")
     return [classes[i] for i in keep], labels[:, keep]
-
-
-def now_stamp() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
-
-
-def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and standard deviation (ddof=1; 0 for one seed) of the macro scores over seeds."""
-    out: dict[str, Any] = {"n_seeds": len(rows), "seeds": [r["seed"] for r in rows]}
-    for metric in ("macro_auroc", "macro_auprc", "macro_f1"):
-        values = np.asarray([r[metric] for r in rows], dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        out[f"{metric}_mean"] = float(finite.mean()) if finite.size else float("nan")
-        out[f"{metric}_std"] = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
-    for bound in ("low", "high"):  # the mean of the per-seed bootstrap intervals
-        values = np.asarray([r.get(f"macro_auroc_ci_{bound}", np.nan) for r in rows], dtype=np.float64)
-        out[f"macro_auroc_ci_{bound}"] = (
-            float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-        )
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -709,8 +446,6 @@ class ProbeRunner:
         strict: bool = False,
     ) -> ProbeReport:
         """Probe every entry with every model and seed; ``strict`` re-raises a skipped entry."""
-        from lvcg_cli import __version__
-        from lvcg_cli.atomic import append_csv_row
         from lvcg_cli.signals.leads import parse_leads, visible_mask
 
         report = ProbeReport()
@@ -720,70 +455,8 @@ class ProbeRunner:
             raise LvcgError("--cv uses every labelled record; it cannot be combined with --ratio below 1")
         for entry in entries:
             for kind in models:
-                rows: list[dict[str, Any]] = []
                 try:
-                    for seed in seeds:
-                        emb = self.model(kind, seed)
-                        data_settings = self.settings.model_copy(update={"data": emb.settings.data})
-                        data = open_probe_data(entry.dataset, data_settings)
-                        task = data.resolve_task(entry.task)
-                        classes, labels = select_classes(*data.labels(task), entry.classes)
-                        label = f"{entry.dataset}/{task} {kind}"
-                        total = len(data)
-
-                        def tick(n: int, label: str = label, total: int = total) -> None:
-                            if self.on_progress is not None:
-                                self.on_progress(label, n, total)
-
-                        features, hit = cached_embeddings(
-                            emb, data, self.cache_root, self.device, probe.batch_size, tick, visible
-                        )
-                        if hit:
-                            self.on_info(
-                                f"{label}: embeddings from the cache ({features.shape[0]} x {features.shape[1]})"
-                            )
-                        features = select_blocks(features, emb, probe.blocks)
-                        fit_args = {
-                            "seed": seed,
-                            "c_grid": probe.c_grid,
-                            "max_iter": probe.max_iter,
-                            "min_positives": probe.min_positives,
-                        }
-                        if probe.cv_folds:
-                            rows_cv = labelled_rows(data, task)
-                            metrics = probe_cv(
-                                features,
-                                labels,
-                                classes,
-                                rows_cv,
-                                folds=probe.cv_folds,
-                                repeats=probe.cv_repeats,
-                                **fit_args,
-                            )
-                        else:
-                            metrics = probe_once(
-                                features, labels, classes, probe_splits(data, task), ratio=ratio, **fit_args
-                            )
-                        metrics.pop("subset")
-                        metrics.pop("test_scores")
-                        row = {
-                            "timestamp": now_stamp(),
-                            "checkpoint": emb.checkpoint,
-                            "checkpoint_sha256": emb.checkpoint_sha256,
-                            "dataset": entry.dataset,
-                            "task": task,
-                            "model": kind,
-                            "ratio": ratio,
-                            "seed": int(seed),
-                            **metrics,
-                            "embedding_dim": int(features.shape[1]),
-                            "blocks": ",".join(probe.blocks) or "all",
-                            "visible": probe.visible or "all",
-                            "lvcg_version": __version__,
-                        }
-                        if self.csv_path is not None:
-                            append_csv_row(self.csv_path, row, RESULT_COLUMNS)
-                        rows.append(row)
+                    rows = [self.probe_one(entry, kind, seed, ratio, visible) for seed in seeds]
                 except ProbeSkipped as exc:
                     if strict:
                         raise
@@ -793,13 +466,80 @@ class ProbeRunner:
                     break  # the data set is missing for every model alike
                 report.rows.extend(rows)
                 if rows:
-                    report.summaries.append(
-                        {
-                            "dataset": entry.dataset,
-                            "task": rows[0]["task"],
-                            "model": kind,
-                            "ratio": ratio,
-                            **summarise(rows),
-                        }
-                    )
+                    summary = {
+                        "dataset": entry.dataset,
+                        "task": rows[0]["task"],
+                        "model": kind,
+                        "ratio": ratio,
+                    }
+                    report.summaries.append({**summary, **summarise(rows)})
         return report
+
+    def probe_one(
+        self, entry: ProbeEntry, kind: str, seed: int, ratio: float, visible: np.ndarray | None
+    ) -> dict[str, Any]:
+        """One result row: embed (or read the cache), fit and score; appended to the CSV if there is one."""
+        probe = self.settings.probe
+        emb = self.model(kind, seed)
+        data = open_probe_data(entry.dataset, emb.settings)
+        try:
+            task = data.resolve_task(entry.task)
+        except NoSuchTaskError as exc:
+            raise ProbeSkipped(str(exc)) from None
+        classes, labels = select_classes(*data.labels(task), entry.classes)
+        label = f"{entry.dataset}/{task} {kind}"
+
+        def tick(n: int) -> None:
+            if self.on_progress is not None:
+                self.on_progress(label, n, len(data))
+
+        features, hit = cached_embeddings(
+            emb, data, self.cache_root, self.device, probe.batch_size, tick, visible
+        )
+        if hit:
+            self.on_info(f"{label}: embeddings from the cache ({features.shape[0]} x {features.shape[1]})")
+        features = select_blocks(features, emb, probe.blocks)
+        fit_args = {
+            "seed": seed,
+            "c_grid": probe.c_grid,
+            "max_iter": probe.max_iter,
+            "min_positives": probe.min_positives,
+        }
+        if probe.cv_folds:
+            metrics = probe_cv(
+                features,
+                labels,
+                classes,
+                labelled_rows(data, task),
+                folds=probe.cv_folds,
+                repeats=probe.cv_repeats,
+                **fit_args,
+            )
+        else:
+            metrics = probe_once(features, labels, classes, probe_splits(data, task), ratio=ratio, **fit_args)
+        metrics.pop("subset")
+        metrics.pop("test_scores")
+        row = result_row(
+            dataset=entry.dataset,
+            task=task,
+            model=kind,
+            checkpoint=emb.checkpoint,
+            checkpoint_sha256=emb.checkpoint_sha256,
+            ratio=ratio,
+            seed=seed,
+            metrics=metrics,
+            embedding_dim=features.shape[1],
+            blocks=probe.blocks,
+            visible=probe.visible,
+        )
+        if self.csv_path is not None:
+            append_result(self.csv_path, row)
+        return row
+
+
+def open_probe_data(dataset: str, settings: Settings) -> PreparedData:
+    """The prepared data set of a probe; :class:`ProbeSkipped` with the prepare command if it is not there."""
+    try:
+        return open_prepared_data(dataset, settings)
+    except NotPreparedError:
+        raise ProbeSkipped(f"{dataset}: not prepared yet (run `{prepare_hint(dataset)}`)") from None

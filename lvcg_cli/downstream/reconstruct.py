@@ -31,7 +31,7 @@ half its amplitude still correlates well, which the RMSE and the peak-to-peak ra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -40,17 +40,16 @@ import numpy as np
 import torch
 
 from lvcg_cli.downstream.baselines import LeadMap, complete_limb_leads, linear_map, physics_map
-from lvcg_cli.downstream.embed import choose_visible, filtered_signal
+from lvcg_cli.downstream.embed import choose_visible
 from lvcg_cli.downstream.metrics import pearson_r, ptp_ratio, rmse
 from lvcg_cli.errors import LvcgError, RecordError
 from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS
 from lvcg_cli.signals.preprocess import bandpass, fix_window, resample
 
 if TYPE_CHECKING:
-    from lvcg_cli.settings import DataSettings, ModelSettings
+    from lvcg_cli.settings import DataSettings, ModelSettings, Settings
     from lvcg_cli.signals.io import Record
 
-Method = Literal["lvcg", "physics", "linear"]
 METHODS: tuple[str, ...] = ("lvcg", "physics", "linear")
 
 
@@ -249,7 +248,9 @@ class Reconstructor:
         n_time = record.n_samples
         field_out = field_fs = None
         if self.method == "lvcg":
-            filtered, present_f, _ = filtered_signal(record, self.data)
+            from lvcg_cli.signals.preprocess import model_signal
+
+            filtered, present_f, _ = model_signal(record, self.data)
             n = self.data.n_samples
             n_model = filtered.shape[-1]
             starts = covering_starts(n_model, n)
@@ -411,6 +412,80 @@ def evaluate_windows(
         if progress is not None:
             progress(hi - lo)
     return {name: SplitScores(name, r[name], e[name], a[name]) for name in reconstructors}
+
+
+# --------------------------------------------------------------------------------------------
+# the jobs of `lvcg reconstruct`: files, or a prepared split scored by several methods
+# --------------------------------------------------------------------------------------------
+def open_reconstructor(
+    settings: Settings,
+    method: str,
+    *,
+    geometry: str = "dower",
+    checkpoint: str | Path | None = None,
+    batch_size: int = 32,
+) -> tuple[Reconstructor, Settings]:
+    """The Reconstructor of a method and the settings it runs with.
+
+    For ``lvcg``: the checkpoint on ``settings.engine.device``, with its preprocessing
+    (:func:`lvcg_cli.settings.with_checkpoint`, which refuses an override of what it fixes); the
+    baselines use ``settings`` as they are.
+    """
+    from lvcg_cli.engine.device import select_device
+
+    if method not in METHODS:
+        raise LvcgError(f"--method: must be one of {', '.join(METHODS)} (got {method!r})")
+    device = select_device(settings.engine.device)
+    if method != "lvcg":
+        engine = Reconstructor(
+            method, settings.data, geometry=geometry, eps=settings.model.lift_eps, batch_size=batch_size
+        )
+        return engine, settings
+    from lvcg_cli.engine.checkpoint import load_model
+    from lvcg_cli.settings import with_checkpoint
+
+    model, ckpt = load_model(checkpoint, device)
+    used = with_checkpoint(settings, ckpt)
+    engine = Reconstructor(
+        "lvcg", used.data, model=model, model_settings=used.model, device=device, batch_size=batch_size
+    )
+    return engine, used
+
+
+def reconstruct_files(
+    engine: Reconstructor,
+    paths: Sequence[Path],
+    visible: np.ndarray | None,
+    *,
+    lead_map: dict[str, str] | None = None,
+    skip_bad: bool = True,
+    warn: Callable[[str], None] = lambda message: None,
+) -> tuple[list[Reconstruction], list[tuple[str, str]]]:
+    """Read (NaN gaps repaired up to the engine's ``data.max_nan_gap_s``) and reconstruct records.
+
+    Returns ``(reconstructions, skipped (path, problem))``; with ``skip_bad`` False the first
+    unusable record raises its :class:`RecordError` instead (one record given: its error is the error).
+    """
+    from lvcg_cli.signals.io import read_record
+
+    results: list[Reconstruction] = []
+    skipped: list[tuple[str, str]] = []
+    for path in paths:
+        try:
+            record = read_record(path, max_nan_gap_s=engine.data.max_nan_gap_s, lead_map=lead_map)
+            for message in record.meta.get("warnings", []):
+                warn(f"{path}: {message}")
+            result = engine.reconstruct(record, visible)
+        except RecordError as exc:
+            if not skip_bad:
+                raise
+            warn(f"skipping {exc.path}: {exc.problem}")
+            skipped.append((exc.path, exc.problem))
+            continue
+        for message in result.warnings:
+            warn(message)
+        results.append(result)
+    return results, skipped
 
 
 # --------------------------------------------------------------------------------------------

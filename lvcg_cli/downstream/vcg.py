@@ -34,7 +34,6 @@ from lvcg_cli.errors import LvcgError
 UPSAMPLE_HZ = 500.0
 QRS_VELOCITY_FRACTION = 0.1
 T_END_FRACTION = 0.15
-LOOPS = ("QRS", "T")
 
 
 @dataclass

@@ -26,7 +26,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 
 from lvcg_cli.atomic import atomic_path
-from lvcg_cli.errors import LvcgError
+from lvcg_cli.errors import LvcgError, first_line
 from lvcg_cli.settings import MODEL_INPUT_KEYS, DataSettings, ModelSettings, Settings
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _first_sentence(text: str) -> str:
     """The first sentence of ``text`` (whole, never cut mid-word), without a final full stop."""
-    head = text.strip().splitlines()[0] if text.strip() else ""
+    head = first_line(text, empty="")
     return re.split(r"\.(?:\s|$)", head, maxsplit=1)[0].strip()
 
 
@@ -261,6 +261,8 @@ def checkpoint_settings(ckpt: dict[str, Any], path: str | Path = "checkpoint") -
     cleaned = _known_only(raw, Settings)
     try:
         return Settings.model_validate(cleaned)
+    except LvcgError as exc:  # an architecture name this installation has not registered
+        raise LvcgError(f"{path}: checkpoint settings are invalid ({exc})") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
@@ -318,6 +320,7 @@ def load_model(path: str | Path | None, device: str | torch.device = "cpu") -> t
     The architecture comes from the checkpoint's own settings, and the weights are loaded
     strictly, so a checkpoint can only ever produce the model it was trained as.
     """
+    from lvcg_cli.engine.device import gru_device
     from lvcg_cli.model.registry import build_model
 
     if path is None:
@@ -328,7 +331,7 @@ def load_model(path: str | Path | None, device: str | torch.device = "cpu") -> t
             )
     ckpt = load_checkpoint(path, map_location="cpu")
     settings = checkpoint_settings(ckpt, path)
-    model = build_model(settings.model, settings.data)
+    model = build_model(settings.model, settings.data, gru_device=gru_device)
     check_state(model, ckpt["model_state"], path)
     model.load_state_dict(ckpt["model_state"], strict=True)
     model.to(torch.device(device) if isinstance(device, str) else device)

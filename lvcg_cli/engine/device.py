@@ -112,11 +112,6 @@ def gru_device(device: torch.device) -> torch.device:
     return torch.device("cpu") if device.type == "mps" else device
 
 
-def float_dtype_for(device: torch.device) -> torch.dtype:
-    """The widest float a device supports (MPS has no float64)."""
-    return torch.float32 if device.type == "mps" else torch.float64
-
-
 def seed_everything(seed: int, rank: int = 0) -> int:
     """Seed Python, numpy and torch; each distributed rank gets ``seed + rank``."""
     effective = int(seed) + int(rank)

@@ -48,7 +48,7 @@ from lvcg_cli.engine.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from lvcg_cli.engine.device import autocast, describe, seed_everything, select_precision
+from lvcg_cli.engine.device import autocast, describe, gru_device, seed_everything, select_precision
 from lvcg_cli.engine.distributed import (
     DistContext,
     all_gather_object,
@@ -327,7 +327,7 @@ def train(settings: Settings, run_dir: Path, ctx: DistContext, resume: Path | No
 
     # ---- model, optimiser, schedule (same initial weights on every rank)
     seed_everything(seed)
-    raw_model = build_model(settings.model, settings.data).to(device)
+    raw_model = build_model(settings.model, settings.data, gru_device=gru_device).to(device)
     seed_everything(seed, ctx.rank)
     optimizer = build_optimizer(raw_model, t)
     scheduler = build_scheduler(optimizer, t.warmup_steps, t.max_steps, t.min_lr_ratio)

@@ -53,6 +53,7 @@ class BeatDecoder(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.out = nn.Sequential(_norm(channels[0]), nn.GELU())
         self.proj = nn.Conv1d(channels[0], 3, 7, padding=3)
+        assert self.proj.bias is not None
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
@@ -73,11 +74,11 @@ class ResidualRefine(nn.Module):
 
     def __init__(self, channels: int = 32):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv1d(24, channels, 5, padding=2), nn.GELU(), nn.Conv1d(channels, 12, 5, padding=2)
-        )
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        first, last = nn.Conv1d(24, channels, 5, padding=2), nn.Conv1d(channels, 12, 5, padding=2)
+        self.net = nn.Sequential(first, nn.GELU(), last)
+        assert last.bias is not None
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, projected: Tensor, visible: Tensor) -> Tensor:
         flags = visible.to(projected.dtype).unsqueeze(-1).expand(-1, -1, projected.shape[-1])

@@ -10,18 +10,20 @@ Padding: padded beats are a suffix of each record (that is how
 touching any valid state; their states are then zeroed, and the per-record summary is the state
 at the last *valid* beat (zeros for a record without any valid beat). No packing is needed.
 
-On Apple's MPS the GRU has been reported to return NaNs, so there it runs on
-:func:`lvcg_cli.engine.device.gru_device` (the CPU) through a functional call whose weights are
-copied there differentiably; gradients still reach the parameters where they live.
+Where the GRU runs is the engine's choice, injected as ``gru_device`` (a function from the
+input's device to the GRU's): on Apple's MPS the GRU has been reported to return NaNs, so the
+engine's :func:`lvcg_cli.engine.device.gru_device` runs it on the CPU, through a functional call
+whose weights are copied there differentiably; gradients still reach the parameters where they
+live. Without a choice the GRU runs where its input is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
-
-from lvcg_cli.engine.device import gru_device
 
 __all__ = ["BeatDynamics"]
 
@@ -29,14 +31,22 @@ __all__ = ["BeatDynamics"]
 class BeatDynamics(nn.Module):
     """(B, K, D) tokens, (B, K) rr seconds, (B, K) mask -> (states (B, K, S), next_pred (B, K, D), final (B, S))."""
 
-    def __init__(self, d_in: int, state_dim: int, layers: int = 1):
+    def __init__(
+        self,
+        d_in: int,
+        state_dim: int,
+        layers: int = 1,
+        *,
+        gru_device: Callable[[torch.device], torch.device] | None = None,
+    ):
         super().__init__()
+        self.gru_device = gru_device
         self.inp = nn.Linear(d_in + 2, state_dim)
         self.gru = nn.GRU(state_dim, state_dim, num_layers=layers, batch_first=True)
         self.predict = nn.Linear(state_dim, d_in)
 
     def _run_gru(self, x: Tensor) -> Tensor:
-        where = gru_device(x.device)
+        where = x.device if self.gru_device is None else self.gru_device(x.device)
         if where == x.device:
             return self.gru(x)[0]
         params = {name: p.to(where) for name, p in self.gru.named_parameters()}

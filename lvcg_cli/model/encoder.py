@@ -85,11 +85,10 @@ class BeatEncoder(nn.Module):
             c_prev = c
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool1d(POOL_POSITIONS)
-        self.head = nn.Sequential(
-            _norm(c_prev), nn.GELU(), nn.Flatten(), nn.Linear(c_prev * POOL_POSITIONS, n_tokens * d_token)
-        )
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        norm, last = _norm(c_prev), nn.Linear(c_prev * POOL_POSITIONS, n_tokens * d_token)
+        self.head = nn.Sequential(norm, nn.GELU(), nn.Flatten(), last)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, beats: Tensor) -> Tensor:
         h = self.stages(self.stem(beats))

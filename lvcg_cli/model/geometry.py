@@ -166,6 +166,8 @@ class LeadField(nn.Module):
 
     matrix: Tensor
 
+    kors: Tensor  # a buffer, like matrix (for type checkers; registered in __init__)
+
     def __init__(self, geometry: str = "dower", lift: str = "pinv", eps: float = 1e-3):
         super().__init__()
         geometry = str(geometry).lower()

@@ -49,6 +49,7 @@ class LearnedLifter(nn.Module):
         self.inp = nn.Conv1d(12 + 12 + 3, channels, 1)
         self.blocks = nn.Sequential(*[_DilatedBlock(channels, 2 ** min(i, 4)) for i in range(layers)])
         self.out = nn.Conv1d(channels, 3, 1)
+        assert self.out.bias is not None
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 

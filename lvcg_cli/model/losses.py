@@ -2,7 +2,7 @@
 
 The data pipeline hides a subset of each record's leads; the model sees only the rest.
 Terms (all squared errors in the record's z-score units, weighted by
-:class:`~lvcg_cli.settings.LossWeights`):
+:class:`~lvcg_cli.model.config.LossWeights`):
 
 ``hidden``
     ``recon`` vs ``target`` on leads that are present but hidden: the task itself. ``recon`` is
@@ -39,7 +39,7 @@ samples vs beats), and one term silently dominates the others whatever the weigh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor
@@ -111,5 +111,5 @@ def lvcg_losses(
     else:
         terms["invariance"] = tokens.new_zeros(())
 
-    total = sum(float(getattr(weights, name)) * value for name, value in terms.items())
+    total = cast(Tensor, sum(float(getattr(weights, name)) * value for name, value in terms.items()))
     return {"total": total, **terms}

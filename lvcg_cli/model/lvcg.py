@@ -31,10 +31,14 @@ Padded beats (``beat_mask`` False) are never encoded or decoded, so they cannot 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+from pydantic import BaseModel
 from torch import Tensor, nn
 
 from lvcg_cli.model.beats import cut_beats, stitch_beats
+from lvcg_cli.model.config import DEFAULT_FS, InputSpec, LossWeights, ModelSettings
 from lvcg_cli.model.decoder import BeatDecoder, ResidualRefine
 from lvcg_cli.model.dynamics import BeatDynamics
 from lvcg_cli.model.encoder import BeatEncoder
@@ -42,7 +46,6 @@ from lvcg_cli.model.geometry import LeadField
 from lvcg_cli.model.lifter import LearnedLifter
 from lvcg_cli.model.losses import lvcg_losses
 from lvcg_cli.model.vcg_measures import VCG_MEASURES, vcg_measures
-from lvcg_cli.settings import DataSettings, LossWeights, ModelSettings
 
 __all__ = ["LVCG", "RHYTHM_FEATURES", "VCG_MEASURES", "complete_beats", "field_rms", "rhythm_features"]
 
@@ -99,12 +102,18 @@ def rhythm_features(rr: Tensor, beat_mask: Tensor) -> Tensor:
 class LVCG(nn.Module):
     """The latent-VCG model; build it with :func:`lvcg_cli.model.registry.build_model`."""
 
-    def __init__(self, model: ModelSettings, data: DataSettings | None = None):
+    def __init__(
+        self,
+        model: ModelSettings,
+        data: InputSpec | None = None,
+        *,
+        gru_device: Callable[[torch.device], torch.device] | None = None,
+    ):
         super().__init__()
-        data = data or DataSettings()
         self.settings = model
-        self.fs = float(data.fs)
-        self.config = {"model": model.model_dump(mode="json"), "data": data.model_dump(mode="json")}
+        self.fs = float(data.fs) if data is not None else DEFAULT_FS
+        data_config = data.model_dump(mode="json") if isinstance(data, BaseModel) else {"fs": self.fs}
+        self.config = {"model": model.model_dump(mode="json"), "data": data_config}
         self.beat_len, self.n_tokens, self.d_token = model.beat_len, model.n_tokens, model.d_token
         d_flat = model.n_tokens * model.d_token
 
@@ -113,7 +122,7 @@ class LVCG(nn.Module):
         self.encoder = BeatEncoder(
             model.encoder_channels, model.n_tokens, model.d_token, model.beat_len, model.dropout
         )
-        self.dynamics = BeatDynamics(d_flat, model.state_dim, model.gru_layers)
+        self.dynamics = BeatDynamics(d_flat, model.state_dim, model.gru_layers, gru_device=gru_device)
         d_dec = d_flat + (model.state_dim if model.decoder_state else 0)
         self.decoder = BeatDecoder(d_dec, model.encoder_channels, model.beat_len, model.dropout)
         self.refine = ResidualRefine() if model.residual_refine else None

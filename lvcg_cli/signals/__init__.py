@@ -6,9 +6,9 @@ reading records stays light.
 """
 
 from lvcg_cli.signals.beats import BeatSegments, beat_segments, detect_r_peaks
-from lvcg_cli.signals.io import Record, find_records, read_record
+from lvcg_cli.signals.io import Record, find_records, read_record, record_from_array
 from lvcg_cli.signals.leads import CANONICAL_LEADS, INDEPENDENT_LEADS, lead_index, parse_leads, visible_mask
-from lvcg_cli.signals.preprocess import preprocess
+from lvcg_cli.signals.preprocess import model_signal, preprocess
 
 __all__ = [
     "CANONICAL_LEADS",
@@ -19,8 +19,10 @@ __all__ = [
     "detect_r_peaks",
     "find_records",
     "lead_index",
+    "model_signal",
     "parse_leads",
     "preprocess",
     "read_record",
+    "record_from_array",
     "visible_mask",
 ]

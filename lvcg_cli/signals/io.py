@@ -35,12 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lvcg_cli.errors import RecordError
+from lvcg_cli.errors import RecordError, first_line
 from lvcg_cli.signals import validate
 from lvcg_cli.signals.leads import CANONICAL_LEADS, LIMB_FROM_I_II, N_LEADS, assign_leads
-from lvcg_cli.signals.preprocess import MAX_NAN_GAP_S, repair_nonfinite
 from lvcg_cli.signals.readers import FORMATS, SUPPORTED, read_format, sniff
 from lvcg_cli.signals.readers.detect import read_head
+from lvcg_cli.signals.repair import MAX_NAN_GAP_S, repair_nonfinite
 
 MAX_NAN_FRACTION = 0.5
 """A record with more than this fraction of non-finite samples (over its standard leads) is rejected."""
@@ -106,6 +106,7 @@ def read_record(
     installed, records that are mostly NaN, entirely flat, or have no recognisable lead names.
     """
     kind, target = _resolve(Path(path))
+    facts: validate.HeaderFacts | None
     if kind == "wfdb":
         facts = validate.check_wfdb_header(target)  # before any sample is read (signals/validate.py)
         signal, fs, names, units, comments, meta = _read_wfdb(target)
@@ -117,6 +118,41 @@ def read_record(
         signal, fs, names, units, comments, meta = read_format(kind, target)
     validate.check_signals(target, signal, fs, names, units, facts)
     return _to_record(target, signal, fs, names, units, comments, meta, max_nan_gap_s, lead_map)
+
+
+def record_from_array(
+    signal: np.ndarray,
+    fs: float,
+    leads: Iterable[str] | None = None,
+    *,
+    max_nan_gap_s: float = MAX_NAN_GAP_S,
+    lead_map: Mapping[str, str] | str | None = None,
+    name: str = "array",
+) -> Record:
+    """An ECG held in memory, ``signal`` (n_leads, T) in mV at ``fs`` Hz, as a :class:`Record`.
+
+    Made exactly as a file's record is (the same checks, lead matching by name in any order,
+    NaN repair up to ``max_nan_gap_s``, III/aVR/aVL/aVF derived from I and II when absent), so an
+    array and the file it came from give the same record. ``leads`` names the rows (default: the
+    12 standard leads in canonical order); ``name`` is what messages and ``Record.id`` call it.
+    Raises :class:`RecordError` naming ``name`` and the problem.
+    """
+    x = np.asarray(signal)
+    names = list(CANONICAL_LEADS) if leads is None else [str(lead) for lead in leads]
+    if x.ndim != 2:
+        raise RecordError(name, f"expected an array of (leads, samples), got shape {x.shape}")
+    if x.shape[0] != len(names):
+        raise RecordError(name, f"{x.shape[0]} rows of signal but {len(names)} lead names")
+    if x.dtype.kind not in "fiu":
+        raise RecordError(name, f"samples must be numbers (got dtype {x.dtype})")
+    try:
+        rate = float(fs)
+    except (TypeError, ValueError):
+        raise RecordError(name, f"invalid sampling frequency {fs!r}") from None
+    units = ["mV"] * len(names)
+    validate.check_signals(name, x.T, rate, names, units)
+    meta = {"format": "array"}
+    return _to_record(Path(name), x.T, rate, names, units, [], meta, max_nan_gap_s, lead_map)
 
 
 def _resolve(path: Path) -> tuple[str, Path]:
@@ -235,8 +271,7 @@ def _diagnose_wfdb(header: Path, exc: Exception) -> str:
     problem = _signal_size_problem(header, head)
     if problem:
         return problem
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"cannot read signals ({first})"
+    return f"cannot read signals ({first_line(exc)})"
 
 
 USE_FAST_PATH = True
@@ -279,7 +314,8 @@ def _read_plain_format16(header: Path):
         return None  # multi-segment, "fs/counter(base)" forms, missing length, odd dates: wfdb decides
     if "/" in record[0] or n_sig < 1 or len(signals) != n_sig or sig_len < 1 or not fs > 0:
         return None
-    names, units, gains, baselines, checksums, offset = [], [], [], [], [], None
+    names, units, gains, baselines, checksums = [], [], [], [], []
+    offset: int | None = None
     file_name = signals[0].split()[0]
     for line in signals:
         fields = line.split(maxsplit=8)
@@ -302,6 +338,8 @@ def _read_plain_format16(header: Path):
         units.append(gain.group(3))
         names.append(fields[8].strip())
     path = header.parent / file_name
+    if offset is None:
+        return None
     try:
         if path.stat().st_size != offset + 2 * n_sig * sig_len:
             return None  # truncated or over-long: wfdb's path names the problem
@@ -368,8 +406,7 @@ def _read_cpsc(path: Path):
     try:
         mat = loadmat(str(path), simplify_cells=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RecordError(path, f"not a readable MATLAB .mat file ({first})") from None
+        raise RecordError(path, f"not a readable MATLAB .mat file ({first_line(exc)})") from None
     if "ECG" not in mat or not isinstance(mat["ECG"], dict) or "data" not in mat["ECG"]:
         if "val" in mat:
             raise RecordError(path, "WFDB signal file without its .hea header")

@@ -1,7 +1,10 @@
-"""From a record as read to the fixed-size mV window the cache stores and the model sees.
+"""From a record as read to what the model reads: the whole record at the model's rate and band,
+then windows.
 
-``preprocess`` is repair -> resample -> band-pass -> window, each step a small function that works
-on a whole ``(leads, time)`` array at once. Amplitudes stay in mV: normalisation belongs to
+:func:`model_signal` is the one path (resample -> band-pass, over the whole record) that training
+and every serving command share; :func:`model_window` crops one window (the cache, training) and
+:func:`preprocess` is the two together. NaN repair
+(:func:`lvcg_cli.signals.repair.repair_nonfinite`) runs once, when a record is read. Each step is a small function that works on a whole ``(leads, time)`` array at once. Amplitudes stay in mV: normalisation belongs to
 :mod:`lvcg_cli.signals.model_input` (it depends on which leads are visible), so :func:`normalize`
 lives here only as the shared implementation.
 """
@@ -15,91 +18,16 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from scipy import signal as sps
 
-from lvcg_cli.signals.leads import CANONICAL_LEADS, N_LEADS
+from lvcg_cli.errors import RecordError
+from lvcg_cli.signals.leads import N_LEADS
 
 if TYPE_CHECKING:
     from lvcg_cli.settings import DataSettings
     from lvcg_cli.signals.io import Record
 
-MAX_NAN_GAP_S = 0.5
-"""Default longest run of NaN/inf (seconds) that is bridged by linear interpolation."""
-
-FLAT_PTP_MV = 1e-4
-"""A lead whose peak-to-peak range is below this (mV) carries no signal (a disconnected electrode)."""
-
 HIGH_CORNER_NYQUIST_FRACTION = 0.9
 """The high corner is clipped to this fraction of Nyquist: a Butterworth corner at or above Nyquist
 does not exist, and one just below it is numerically fragile."""
-
-
-# --------------------------------------------------------------------------------------------
-# repair
-# --------------------------------------------------------------------------------------------
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of True along the last axis of a (L, T) mask: (lead, start, length) arrays."""
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1)
-    lead_s, start = np.nonzero(edges == 1)
-    _, stop = np.nonzero(edges == -1)  # same row-major order as the starts
-    return lead_s, start, stop - start
-
-
-def repair_nonfinite(
-    x: np.ndarray,
-    fs: float,
-    max_gap_s: float = MAX_NAN_GAP_S,
-    present: np.ndarray | None = None,
-    names: tuple[str, ...] | list[str] = CANONICAL_LEADS,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Bridge short NaN/inf gaps by linear interpolation; drop leads that cannot be repaired.
-
-    Returns ``(x, present, flags)``. A lead is made absent (zeros, ``present`` False) when it is
-    entirely non-finite (flag ``nan_lead:<name>``), when one of its gaps is longer than
-    ``max_gap_s`` (interpolating across it would invent signal; same flag), or when it is flat
-    (peak-to-peak below :data:`FLAT_PTP_MV`; flag ``flat_lead:<name>``). When any gap was bridged
-    the flag ``nan_repaired`` is added. Gaps at either end are filled with the nearest finite value.
-    ``x`` is not modified; a finite input is returned as is (no copy) apart from the flat check.
-    """
-    x = np.asarray(x)
-    n_leads, n_time = x.shape
-    present = np.ones(n_leads, dtype=bool) if present is None else np.asarray(present, dtype=bool).copy()
-    flags: list[str] = []
-    bad = ~np.isfinite(x)
-    bad[~present] = False
-    if bad.any():
-        x = x.copy()
-        lead, _, length = _runs(bad)
-        max_gap = max(int(round(max_gap_s * fs)), 0)
-        too_long = np.zeros(n_leads, dtype=bool)
-        np.logical_or.at(too_long, lead, length > max_gap)
-        all_bad = bad.all(axis=1)
-        drop = present & (too_long | all_bad)
-        for i in np.flatnonzero(drop):
-            flags.append(f"nan_lead:{names[i]}")
-        present &= ~drop
-        t = np.arange(n_time)
-        repaired = False
-        for i in np.flatnonzero(present & bad.any(axis=1)):  # a few leads at most: per lead, not per sample
-            good = ~bad[i]
-            x[i, bad[i]] = np.interp(t[bad[i]], t[good], x[i, good])
-            repaired = True
-        if repaired:
-            flags.append("nan_repaired")
-        x[~present] = 0.0
-    if n_time:
-        flat = present & (np.ptp(x, axis=1) < FLAT_PTP_MV)
-        if flat.any():
-            x = x.copy()
-            for i in np.flatnonzero(flat):
-                flags.append(f"flat_lead:{names[i]}")
-            present &= ~flat
-            x[flat] = 0.0
-    absent = ~present
-    if absent.any() and np.any(x[absent] != 0):  # also catches NaN left in absent rows
-        x = x.copy()
-        x[absent] = 0.0
-    return x, present, flags
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,30 +199,59 @@ def normalize(
 
 
 # --------------------------------------------------------------------------------------------
-# composition
+# composition: the one path from a record to what the model reads
 # --------------------------------------------------------------------------------------------
+def model_signal(record: Record, data: DataSettings) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One record, whole length, as the model reads it: ``(signal (12, T') float32 mV at data.fs, present, flags)``.
+
+    resample to ``data.fs`` (``resample_poly``) -> zero-phase band-pass (``data.bandpass``,
+    ``data.filter_order``). Only present leads are filtered; absent leads stay exactly zero.
+    Training (through the packed cache or a manifest), ``lvcg embed``, ``lvcg reconstruct``,
+    ``lvcg probe`` and the Python API all call this function, so they cannot disagree; cutting
+    windows is a separate step (:func:`model_window` for one crop, tiling for serving).
+
+    NaN repair is not done here: it happened once, when the record was made
+    (:func:`lvcg_cli.signals.io.read_record` or ``record_from_array``, with
+    ``data.max_nan_gap_s``), so a record must arrive finite.
+    """
+    present = np.asarray(record.present, dtype=bool).copy()
+    rows = np.flatnonzero(present)
+    if not np.isfinite(record.signal[rows]).all():
+        raise RecordError(
+            record.path,
+            "non-finite samples reached preprocessing; make records with read_record or record_from_array "
+            "(they repair NaN gaps)",
+        )
+    n_out = max(int(round(record.n_samples * data.fs / record.fs)), 1)
+    out = np.zeros((N_LEADS, n_out), dtype=np.float32)
+    if rows.size:
+        sub = resample(np.asarray(record.signal[rows], dtype=np.float32), record.fs, data.fs)
+        sub = bandpass(sub, data.fs, data.bandpass, data.filter_order)
+        out = np.zeros((N_LEADS, sub.shape[-1]), dtype=np.float32)
+        out[rows] = sub
+    return out, present, list(record.flags)
+
+
+def model_window(
+    signal: np.ndarray, data: DataSettings, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, bool]:
+    """A :func:`model_signal` cut to one window of ``data.n_samples``: ``(window (12, n), padded)``.
+
+    Cropped by ``data.window_policy`` (``random`` draws from ``rng``), padded by ``data.pad_policy``.
+    """
+    n = data.n_samples
+    window = fix_window(signal, n, data.window_policy, data.pad_policy, rng)
+    return np.asarray(window, dtype=np.float32), signal.shape[-1] < n
+
+
 def preprocess(
     record: Record, data: DataSettings, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """One record -> ``(signal (12, n) float32 mV at data.fs, present (12,) bool, flags)``.
+    """One record -> one window, as the packed cache stores it and training reads it.
 
-    repair NaN -> resample to ``data.fs`` -> zero-phase band-pass -> fixed window of
-    ``data.n_samples`` (crop by ``data.window_policy``, pad by ``data.pad_policy``; flag ``padded``).
-    Only present leads are filtered; absent leads stay exactly zero.
+    ``(signal (12, n) float32 mV at data.fs, present (12,) bool, flags)``: :func:`model_signal`
+    then :func:`model_window` (flag ``padded`` when the record was shorter than the window).
     """
-    max_gap_s = getattr(data, "max_nan_gap_s", MAX_NAN_GAP_S)
-    x, present, flags = repair_nonfinite(record.signal, record.fs, max_gap_s, record.present)
-    flags = list(dict.fromkeys([*record.flags, *flags]))
-    n = data.n_samples
-    rows = np.flatnonzero(present)
-    out = np.zeros((N_LEADS, n), dtype=np.float32)
-    if rows.size:
-        sub = np.asarray(x[rows], dtype=np.float32)
-        sub = resample(sub, record.fs, data.fs)
-        sub = bandpass(sub, data.fs, tuple(data.bandpass), data.filter_order)
-        if sub.shape[-1] < n:
-            flags.append("padded")
-        out[rows] = fix_window(sub, n, data.window_policy, data.pad_policy, rng)
-    elif record.signal.shape[-1] * data.fs / record.fs < n:
-        flags.append("padded")
-    return out, present.copy(), flags
+    signal, present, flags = model_signal(record, data)
+    window, padded = model_window(signal, data, rng)
+    return window, present, [*flags, "padded"] if padded else flags

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lvcg_cli import errors
 from lvcg_cli.errors import RecordError
 
 MAX_FILE_BYTES = 256 << 20
@@ -51,10 +52,9 @@ def read_bytes(path: Path) -> bytes:
         raise RecordError(path, f"cannot open ({exc.strerror or exc})") from None
 
 
-def first_line(exc: BaseException) -> str:
-    """A library exception as a short phrase for a one-line error."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
+def first_line(exc: BaseException | str) -> str:
+    """A reader library's exception as a short phrase (at most 160 characters) for a one-line error."""
+    return errors.first_line(exc, limit=160)
 
 
 def stack_leads(path: Path, leads: list[np.ndarray], what: str) -> np.ndarray:

@@ -8,6 +8,7 @@ so the parser honours the encoding declaration and byte-order mark (Philips file
 from __future__ import annotations
 
 from pathlib import Path
+from typing import overload
 from xml.etree.ElementTree import Element
 
 from lvcg_cli.errors import RecordError
@@ -34,6 +35,14 @@ def parse_xml(path: Path, what: str) -> Element:
         if isinstance(element.tag, str) and "}" in element.tag:
             element.tag = element.tag.rsplit("}", 1)[1]
     return root
+
+
+@overload
+def text(element: Element | None, path: str, default: str) -> str: ...
+
+
+@overload
+def text(element: Element | None, path: str, default: None = None) -> str | None: ...
 
 
 def text(element: Element | None, path: str, default: str | None = None) -> str | None:

@@ -75,9 +75,7 @@ def read(path: Path) -> RawSignals:
     if age and (text(demographics, "AgeUnits", "YEARS") or "").upper() == "YEARS":
         comments.append(f"age: {age}")
     comments += sex_comment(text(demographics, "Gender"))
-    statements = [
-        text(s, "StmtText") for s in root.findall("Diagnosis/DiagnosisStatement") if text(s, "StmtText")
-    ]
+    statements = [t for s in root.findall("Diagnosis/DiagnosisStatement") if (t := text(s, "StmtText"))]
     if statements:
         comments.append("diagnosis: " + " ".join(statements))
     meta = {

@@ -11,6 +11,7 @@ PageWriters append after the rhythm (0.4 s, identical on all leads) is cut off, 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def read(path: Path) -> RawSignals:
     if age:
         comments.append(f"age: {age}")
     comments += sex_comment(text(patient, "sex"))
-    meta = {
+    meta: dict[str, Any] = {
         "format": "philips",
         "document": f"{text(root, 'documentinfo/documenttype', '?')} {text(root, 'documentinfo/documentversion', '?')}",
         "device": text(root, "dataacquisition/machine"),
