@@ -28,9 +28,9 @@ Terms (all squared errors in the record's z-score units, weighted by
     leads should be that of all twelve. Costs one extra encoder and GRU pass without gradient;
     skipped (0) when its weight is 0.
 
-The two token terms are *relative* squared errors, ``|a - b|^2 / |b|^2`` per beat: tokens are
-not normalised (their size carries the beat's size to the decoder), and with a plain squared
-error the model could shrink every token to make these terms vanish.
+The two token terms are *relative* squared errors, ``sum |a - b|^2 / sum |b|^2`` over the valid
+beats of the batch: tokens are not normalised (their size carries the beat's size to the decoder),
+and with a plain squared error the model could shrink every token to make these terms vanish.
 
 A term with no valid element in a batch (no hidden lead, no pair of consecutive beats) is exactly
 0, never NaN. Why means: with a sum, a term's size grows with the number of its elements (leads x
@@ -62,9 +62,17 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     return picked.sum() / mask.sum().clamp(min=1).to(values.dtype)
 
 
-def relative_error(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
-    """``|pred - target|^2 / |target|^2`` over the last axis (the token width)."""
-    return (pred - target).pow(2).sum(-1) / (target.pow(2).sum(-1) + eps)
+def relative_error(pred: Tensor, target: Tensor, mask: Tensor, eps: float = 1e-6) -> Tensor:
+    """``sum |pred - target|^2 / sum |target|^2`` over the vectors where (B, K) ``mask`` is True.
+
+    The denominator is pooled over the batch, not taken per vector: a single near-zero target
+    vector (a flat beat) would otherwise blow its ratio, and the loss, up by orders of magnitude.
+    """
+    mask = mask.unsqueeze(-1).expand_as(pred)
+    zero = torch.zeros((), dtype=pred.dtype, device=pred.device)
+    err = torch.where(mask, (pred - target).pow(2), zero).sum()
+    energy = torch.where(mask, target.pow(2), zero).sum()
+    return err / (energy + eps)
 
 
 def reference_field(lead_field: LeadField, target: Tensor, present: Tensor) -> Tensor:
@@ -99,15 +107,15 @@ def lvcg_losses(
 
     tokens = out["tokens"].flatten(2)  # (B, K, D)
     pairs = beat_mask[:, :-1] & beat_mask[:, 1:]  # (B, K-1)
-    terms["temporal"] = masked_mean(relative_error(out["next_pred"][:, :-1], tokens[:, 1:].detach()), pairs)
+    terms["temporal"] = relative_error(out["next_pred"][:, :-1], tokens[:, 1:].detach(), pairs)
 
     if float(getattr(weights, "invariance", 0.0)) > 0:
         with torch.no_grad():
             _, ref_tokens = model.field_tokens(reference.to(out["lifted"].dtype), batch["bounds"], beat_mask)
             ref_states, _, _ = model.dynamics(ref_tokens.flatten(2), batch["rr"], beat_mask)
-        terms["invariance"] = masked_mean(
-            relative_error(tokens, ref_tokens.flatten(2)), beat_mask
-        ) + masked_mean(relative_error(out["states"], ref_states), beat_mask)
+        terms["invariance"] = relative_error(tokens, ref_tokens.flatten(2), beat_mask) + relative_error(
+            out["states"], ref_states, beat_mask
+        )
     else:
         terms["invariance"] = tokens.new_zeros(())
 
