@@ -146,6 +146,54 @@ def reconstruction_table(args, model, data, model_cfg, windows, present) -> None
         print(f"| {label} | " + " | ".join(row[n] for n in methods) + " |")
 
 
+def stage_table(args, model, data, model_cfg, windows, present) -> None:
+    """Hidden-lead r of each stage's field projected through the fixed geometry, per visible set.
+
+    ``lifted`` (stage 1, before the bottleneck), ``decoded`` (through the tokens: what the model
+    outputs), and ``reference`` (the least-squares field of all twelve true leads: the ceiling of
+    any rank-3 field through this geometry). The gap lifted -> decoded is what the beat
+    bottleneck costs.
+    """
+    import torch
+
+    from lvcg_cli.downstream.metrics import pearson_r
+    from lvcg_cli.signals.model_input import make_batch
+    from lvcg_cli.signals.preprocess import bandpass
+
+    print("\nstage read-outs, mean r over the hidden independent leads (all: every independent lead):")
+    print("| visible | lifted | decoded | reference (12 true leads) |")
+    print("|---|---|---|---|")
+    for spec in (*VISIBLE_SETS[2:], "all"):
+        mask = visible_mask(parse_leads(spec))
+        cols = [
+            CANONICAL_LEADS.index(n)
+            for n in INDEPENDENT_LEADS
+            if spec == "all" or not mask[CANONICAL_LEADS.index(n)]
+        ]
+        scores: dict[str, list[np.ndarray]] = {"lifted": [], "decoded": [], "reference": []}
+        for lo in range(0, len(windows), 64):
+            batch = make_batch(windows[lo : lo + 64], present[lo : lo + 64], mask, data, model_cfg)
+            with torch.no_grad():
+                out = model(batch)
+                fields = {
+                    "lifted": out["lifted"],
+                    "decoded": out["field"],
+                    "reference": model.lead_field.lift(batch["target"], batch["present"]),
+                }
+            ref = bandpass(
+                batch["target"].numpy().astype(np.float64), data.fs, tuple(data.bandpass), data.filter_order
+            )
+            for name, field in fields.items():
+                leads = model.lead_field.project(field).numpy().astype(np.float64)
+                leads = bandpass(leads, data.fs, tuple(data.bandpass), data.filter_order)
+                r = pearson_r(leads, ref)[:, cols]
+                scores[name].append(
+                    np.nanmean(np.where(batch["present"].numpy()[:, cols], r, np.nan), axis=1)
+                )
+        cells = [str(bootstrap_mean(np.concatenate(scores[n]), n_boot=args.boot)) for n in scores]
+        print(f"| {{{spec.replace(',', ', ')}}} | " + " | ".join(cells) + " |")
+
+
 def embedding_table(args, model, data, model_cfg, windows, present) -> None:
     from lvcg_cli.downstream.embed import Embedder
 
@@ -183,6 +231,7 @@ def main() -> None:
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N records")
     parser.add_argument("--skip-embedding", action="store_true")
+    parser.add_argument("--stages", action="store_true", help="also the lifted/decoded/reference read-outs")
     args = parser.parse_args()
     started = time.perf_counter()
 
@@ -195,6 +244,8 @@ def main() -> None:
         f"({sources.count('ptbxl')} PTB-XL, {sources.count('ludb')} LUDB)"
     )
     reconstruction_table(args, model, data, model_cfg, windows, present)
+    if args.stages:
+        stage_table(args, model, data, model_cfg, windows, present)
     if not args.skip_embedding:
         embedding_table(args, model, data, model_cfg, windows, present)
     print(f"\n{time.perf_counter() - started:.1f} s")

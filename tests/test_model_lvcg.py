@@ -257,3 +257,16 @@ def test_dense_beat_path_equals_the_compact_one(signals, n_beats):
     for key in ("tokens", "states", "beats_out", "recon"):
         torch.testing.assert_close(dense[key], compact[key], atol=1e-5, rtol=1e-5, msg=key)
     torch.testing.assert_close(emb_dense, emb, atol=1e-5, rtol=1e-5)
+
+
+def test_the_invariance_term_cannot_switch_the_gru_off(signals):
+    """Only the tokens are held to the reference: the GRU gets no gradient from the term (a relative
+    error between states lets the GRU zero every state, which killed the dynamics block once)."""
+    model, batch = _model(), _batch(signals)
+    model.train()
+    only = LossWeights(hidden=0, visible=0, lift=0, beat=0, temporal=0, invariance=1.0)
+    losses = model.loss(batch, model(batch), only)
+    losses["total"].backward()
+    assert float(losses["invariance"]) > 0
+    assert all(p.grad is None or p.grad.abs().max() == 0 for p in model.dynamics.parameters())
+    assert any(p.grad is not None and p.grad.abs().max() > 0 for p in model.encoder.parameters())

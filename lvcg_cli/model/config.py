@@ -170,5 +170,5 @@ class LossWeights(ConfigModel):
     invariance: float = Field(
         1.0,
         ge=0,
-        description="Beat tokens and GRU states of the view vs those of the all-lead reference field.",
+        description="Beat tokens of the view vs those of the all-lead reference field.",
     )
