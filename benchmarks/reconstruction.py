@@ -211,14 +211,17 @@ def embedding_table(args, model, data, model_cfg, windows, present) -> None:
 
     blocks = {"all": slice(0, full.shape[1]), **model.embedding_layout()}
     print("\ncosine of the embedding from I, II, V2 to the one from all leads (mean over records [95 % CI]):")
-    print("| block | dims | raw | standardised |")
-    print("|---|---|---|---|")
+    print("| block | dims | spread (mean sd over records) | raw | standardised |")
+    print("|---|---|---|---|---|")
     for name, sl in blocks.items():
         raw = cosine(reduced[:, sl], full[:, sl])
         zs = cosine((reduced[:, sl] - mean[sl]) / std[sl], (full[:, sl] - mean[sl]) / std[sl])
         dims = sl.stop - sl.start
+        spread = float(full[:, sl].std(0).mean())  # a block that does not vary is dead, whatever its cosine
+        dead = " (DEAD: does not vary)" if spread < 1e-6 else ""
         print(
-            f"| {name} | {dims} | {bootstrap_mean(raw, n_boot=args.boot)} | {bootstrap_mean(zs, n_boot=args.boot)} |"
+            f"| {name} | {dims} | {spread:.3g}{dead} | {bootstrap_mean(raw, n_boot=args.boot)} | "
+            f"{bootstrap_mean(zs, n_boot=args.boot)} |"
         )
 
 
