@@ -78,6 +78,17 @@ class Bench:
             self.models[key] = embedding_model(kind, self.args.checkpoint, self.settings, seed)
         return self.models[key]
 
+    def task(self, dataset: str, task: str):
+        """The prepared data set with the checkpoint's input settings, its task's labels and probe args."""
+        emb = self.model("lvcg")
+        settings = emb.settings  # the checkpoint's input and the bench's other settings
+        data = open_prepared_data(dataset, settings)
+        resolved = data.resolve_task(task)
+        classes, labels = data.labels(resolved)
+        probe = settings.probe
+        fit = {"c_grid": probe.c_grid, "max_iter": probe.max_iter, "min_positives": probe.min_positives}
+        return emb, data, resolved, classes, labels, fit
+
     def features(self, kind: str, data, seed: int = 0, visible: str | None = None) -> np.ndarray:
         mask = None if visible is None else visible_mask(parse_leads(visible))
         feats, _ = cached_embeddings(self.model(kind, seed), data, self.cache, visible=mask)
@@ -85,15 +96,9 @@ class Bench:
 
 
 def probe_ptbxl(bench: Bench, args) -> None:
-    emb = bench.model("lvcg")
-    settings = emb.settings  # the checkpoint's input and the bench's other settings
-    data = open_prepared_data("ptbxl", settings)
-    task = data.resolve_task("super")
-    classes, labels = data.labels(task)
+    emb, data, task, classes, labels, fit = bench.task("ptbxl", "super")
     splits = probe_splits(data, task)
     y_test = labels[splits["test"]]
-    probe = settings.probe
-    fit = {"c_grid": probe.c_grid, "max_iter": probe.max_iter, "min_positives": probe.min_positives}
 
     def run(feats: np.ndarray, test_feats: np.ndarray | None = None, seed: int = 0) -> dict:
         if test_feats is not None:  # fit on one view, score another
@@ -150,18 +155,12 @@ def probe_ptbxl(bench: Bench, args) -> None:
             rows["features 3 -> 3 leads"],
         ),
     ]
-    print_gains(gains, y_test, probe.min_positives, args.boot)
+    print_gains(gains, y_test, fit["min_positives"], args.boot)
 
 
 def probe_ludb(bench: Bench, args) -> None:
-    emb = bench.model("lvcg")
-    settings = emb.settings  # the checkpoint's input and the bench's other settings
-    data = open_prepared_data("ludb", settings)
-    task = data.resolve_task("axis")
-    classes, labels = data.labels(task)
+    emb, data, task, classes, labels, fit = bench.task("ludb", "axis")
     rows_cv = labelled_rows(data, task)
-    probe = settings.probe
-    fit = {"c_grid": probe.c_grid, "max_iter": probe.max_iter, "min_positives": probe.min_positives}
 
     def run(feats: np.ndarray, seed: int = 0) -> dict:
         return probe_cv(feats, labels, classes, rows_cv, folds=5, repeats=5, seed=seed, **fit)
@@ -195,7 +194,7 @@ def probe_ludb(bench: Bench, args) -> None:
         ("lvcg learned", "random-init (seed 0)", rows["lvcg learned"], init[0]),
         ("lvcg", "random-init (seed 0)", rows["lvcg"], init[0]),
     ]
-    print_gains(gains, y, probe.min_positives, args.boot)
+    print_gains(gains, y, fit["min_positives"], args.boot)
 
 
 def cell(row: dict) -> str:

@@ -240,18 +240,7 @@ def probe_once(
         "n_classes": len(classes),
         "best_c": fitted.c,
         "val_macro_auroc": _round(val_auroc),
-        "macro_auroc": _round(scores.macro_auroc),
-        "macro_auroc_ci_low": _round(low),
-        "macro_auroc_ci_high": _round(high),
-        "macro_auprc": _round(scores.macro_auprc),
-        "macro_f1": _round(scores.macro_f1),
-        "per_class_auroc": json.dumps(
-            {
-                name: (None if np.isnan(v) else round(float(v), 6))
-                for name, v in zip(classes, scores.auroc, strict=True)
-            }
-        ),
-        "excluded_classes": json.dumps(scores.excluded),
+        **_score_fields(classes, scores, low, high),
         "test_scores": test_scores,
         "subset": subset,
     }
@@ -325,10 +314,20 @@ def probe_cv(
         "n_classes": len(classes),
         "best_c": float("nan"),
         "val_macro_auroc": float("nan"),
+        **_score_fields(classes, scores, low, high),
+        "macro_auroc_repeat_std": _round(float(np.nanstd(repeat_auroc))),
+        "cv": f"{folds}x{repeats}",
+        "test_scores": mean_scores,
+        "subset": rows,
+    }
+
+
+def _score_fields(classes: list[str], scores, low: float, high: float) -> dict[str, Any]:
+    """The metric columns of a result row: macro scores, the AUROC interval, per-class detail."""
+    return {
         "macro_auroc": _round(scores.macro_auroc),
         "macro_auroc_ci_low": _round(low),
         "macro_auroc_ci_high": _round(high),
-        "macro_auroc_repeat_std": _round(float(np.nanstd(repeat_auroc))),
         "macro_auprc": _round(scores.macro_auprc),
         "macro_f1": _round(scores.macro_f1),
         "per_class_auroc": json.dumps(
@@ -338,9 +337,6 @@ def probe_cv(
             }
         ),
         "excluded_classes": json.dumps(scores.excluded),
-        "cv": f"{folds}x{repeats}",
-        "test_scores": mean_scores,
-        "subset": rows,
     }
 
 
