@@ -208,8 +208,14 @@ def test_bad_methods_and_scores_are_one_line_errors(tiny_checkpoint):
         model.score(signal, signal[:3], fs=250.0, leads=["I", "II"])
 
 
-def test_canonical_leads_are_exported():
+def test_lead_order_and_errors_are_exported():
+    from lvcg_cli import errors
     from lvcg_cli.signals import leads
 
-    assert lvcg_cli.CANONICAL_LEADS == leads.CANONICAL_LEADS and "CANONICAL_LEADS" in dir(lvcg_cli)
-    assert "CANONICAL_LEADS" in lvcg_cli.__all__
+    assert lvcg_cli.CANONICAL_LEADS == leads.CANONICAL_LEADS
+    assert lvcg_cli.LvcgError is errors.LvcgError and lvcg_cli.RecordError is errors.RecordError
+    for name in ("CANONICAL_LEADS", "LvcgError", "RecordError"):
+        assert name in lvcg_cli.__all__ and name in dir(lvcg_cli)
+    with pytest.raises(lvcg_cli.RecordError) as caught:  # what a loop over files catches
+        lvcg_cli.read_record("no/such/record.hea")
+    assert caught.value.path.endswith("record.hea") and caught.value.problem
