@@ -35,8 +35,8 @@
 #   repository (an open excerpt of PTB-XL).
 # - `LVCG_EXAMPLE_MAX_RECORDS`: embed only the first N records (0, the default: all of them).
 #
-# The bundled weights were pretrained on open records that include PTB-XL records of folds 1-8
-# of this excerpt (never folds 9-10), without their labels.
+# What the bundled weights were pretrained on is in `lvcg_cli/assets/weights/WEIGHTS.md` (without
+# labels, and never on PTB-XL's test fold 10).
 
 # %%
 import ast
