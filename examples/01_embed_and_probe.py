@@ -21,9 +21,9 @@
 # the regularisation, 10 test), and prints the test AUROC beside the same regression on 186
 # handcrafted features.
 #
-# **Time**: about 2 minutes on a laptop CPU for the 1,332 records of `../shared/data/ptbxl`
-# (1 min 35 s measured on a busy 2-core machine, most of it embedding); the full PTB-XL release
-# (21,799 records) takes about 16 times as long.
+# **Time**: about 20 s on a laptop CPU for the 1,332 records of `../shared/data/ptbxl` (16 s
+# measured on a shared 2-core machine with `OMP_NUM_THREADS=1`, most of it embedding); the full
+# PTB-XL release (21,799 records) takes about 16 times as long.
 #
 # **Run**: `python examples/01_embed_and_probe.py`, or as a notebook: `jupytext --to notebook
 # examples/01_embed_and_probe.py` (this file is in jupytext's percent format). Settings come from

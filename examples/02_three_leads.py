@@ -8,7 +8,8 @@ the bundled open records, all through the public API (`method="physics"|"linear"
 `lvcg reconstruct --method`), and saves the 12-lead printout (3 x 4 + lead-II rhythm strip, 25
 mm/s, 10 mm/mV) with the reconstruction in blue over the original in black.
 
-Time: about 15 s on a laptop CPU (12 s measured on a busy 2-core machine).
+Time: about 5 s on a laptop CPU (5 s measured on a shared 2-core machine with OMP_NUM_THREADS=1;
+the first run also fits the regression baseline once and caches it).
 
 Run:  python examples/02_three_leads.py [RECORD] [--out three_leads.png]
       RECORD: any file lvcg reads (WFDB .hea, DICOM, MUSE XML ...). Default: PTB-XL record 00009

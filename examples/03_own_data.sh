@@ -7,9 +7,10 @@
 # the same architecture at random initialisation and with handcrafted features. It ends with
 # WORK/embeddings.npz (one named vector per record, keyed by record id).
 #
-# Time: about 10 minutes on a laptop CPU with the defaults (STEPS=200 on the 333 PTB-XL records of
-# ../shared/data; measured on a busy 2-core machine: 1 min preparing and embedding, 9 min
-# pretraining, 1 min probing). Each step scales with STEPS and the number of records.
+# Time: about 2.5 minutes on a laptop CPU with the defaults (STEPS=500 on the 333 PTB-XL records of
+# ../shared/data; 141 s measured on a shared 2-core machine with OMP_NUM_THREADS=1: 2 min
+# pretraining, 20 s preparing, probing and embedding). Pretraining scales with STEPS, the rest with
+# the number of records.
 #
 # Run:   bash examples/03_own_data.sh [RECORDS_FOLDER]
 #   RECORDS_FOLDER  any tree of records: WFDB (.hea), CPSC .mat, DICOM, GE MUSE / HL7 aECG / Philips
@@ -19,7 +20,7 @@
 # Settings (environment variables):
 #   WORK=lvcg-own-data  where everything goes: prepared/ (the packed cache), runs/ (pretraining and
 #                       probe runs), embeddings.npz
-#   STEPS=200           optimiser steps of pretraining (the lvcg-tiny preset's default is 500)
+#   STEPS=500           optimiser steps of pretraining (as `lvcg pretrain` with no arguments)
 #   BATCH=16            records per step; at most the number of training records
 #   PROBE_ARGS          what to probe on. Default: the electrical axis of LUDB (133 labelled records,
 #                       5-fold cross-validation), prepared from $LVCG_SHARED_DATA/ludb, else the
@@ -38,7 +39,7 @@ else
     records="$(python -c 'import lvcg_cli, pathlib; print(pathlib.Path(lvcg_cli.__file__).parent / "assets" / "records")')"
 fi
 WORK="${WORK:-lvcg-own-data}"
-STEPS="${STEPS:-200}"
+STEPS="${STEPS:-500}"
 BATCH="${BATCH:-16}"
 mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)" # absolute: a bare name such as "prepared" would be read as a data set name

@@ -8,8 +8,8 @@ one row per record keyed by its id, with the same columns as `lvcg embed FILES -
 It prints what it read and the heart rate from the named column `rr_mean` (mean RR interval in
 seconds), which a reader can check against the rate the ECG machine printed.
 
-Time: about 15 s on a laptop CPU for the 9 files of ../shared/data/clinical (11 s measured on a
-busy 2-core machine).
+Time: about 5 s on a laptop CPU for the 9 files of ../shared/data/clinical (4 s measured on a
+shared 2-core machine with OMP_NUM_THREADS=1).
 
 Run:  python examples/05_clinical_files.py [FILES_OR_FOLDERS ...] [-o clinical_embeddings.parquet]
       Default input: $LVCG_SHARED_DATA/clinical (default ../shared/data beside this repository:

@@ -5,7 +5,7 @@
 # lvcg_cli/engine/distributed.py). Gradients are averaged with NCCL on GPUs (gloo on CPUs).
 #
 # Time: what the pretraining takes; the launch itself is seconds. On one machine with two CPU
-# processes and a few steps (the test suite's check of this file) about a minute.
+# processes and a few steps (the test suite's check of this file) about 10 s.
 #
 # Run the same line on every node (pretrain.sbatch does it with srun):
 #   NNODES=2 RDZV_ENDPOINT=node001:29500 RUN_DIR=/shared/lvcg/runs/base-mimic \
