@@ -21,7 +21,8 @@
 #   WORK=lvcg-own-data  where everything goes: prepared/ (the packed cache), runs/ (pretraining and
 #                       probe runs), embeddings.npz
 #   STEPS=500           optimiser steps of pretraining (as `lvcg pretrain` with no arguments)
-#   BATCH=16            records per step; at most the number of training records
+#   BATCH=16            records per step; at most the number of training records (4 for the
+#                       bundled records)
 #   PROBE_ARGS          what to probe on. Default: the electrical axis of LUDB (133 labelled records,
 #                       5-fold cross-validation), prepared from $LVCG_SHARED_DATA/ludb, else the
 #                       built-in simulated set (--dataset sim). E.g. PROBE_ARGS="--dataset ptbxl
@@ -37,6 +38,7 @@ elif [[ -d "$shared/ptbxl/records500" ]]; then
     records="$shared/ptbxl/records500"
 else
     records="$(python -c 'import lvcg_cli, pathlib; print(pathlib.Path(lvcg_cli.__file__).parent / "assets" / "records")')"
+    BATCH="${BATCH:-4}" # six records: five to train on, one for the validation loss
 fi
 WORK="${WORK:-lvcg-own-data}"
 STEPS="${STEPS:-500}"

@@ -316,7 +316,7 @@ def test_own_data_script_prepares_pretrains_probes_and_embeds(tmp_path, data):
     """With ../shared/data: PTB-XL's 333 records at 500 Hz, probed on LUDB's axis; without: the six
     bundled records, probed on the built-in simulated set."""
     where = shared_env() if data == "shared" else {"LVCG_SHARED_DATA": NO_DATA}
-    env = {**where, "WORK": str(tmp_path / "work"), "STEPS": "3", "BATCH": "4"}
+    env = {**where, "WORK": str(tmp_path / "work"), "STEPS": "3"}  # the script's own batch size
     proc = run(["bash", str(EXAMPLES / "03_own_data.sh")], cwd=tmp_path, env=env, timeout=600)
     out = proc.stdout
     assert re.findall(r"^== (\d)\.", out, flags=re.M) == ["1", "2", "3", "4"]
