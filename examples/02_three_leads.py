@@ -47,27 +47,8 @@ def default_record() -> Path:
     return Path(str(resources.files("lvcg_cli") / "assets" / "records" / "ptbxl" / "00001_hr.hea"))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("record", nargs="?", type=Path, default=None, help="a 12-lead record file")
-    parser.add_argument("--out", type=Path, default=Path("three_leads.png"), help="figure (.png, .pdf, .svg)")
-    args = parser.parse_args()
-    path = args.record or default_record()
-
-    model = lvcg_cli.load_model()  # the bundled weights
-    record = lvcg_cli.read_record(path)  # (12, T) mV, canonical lead order, the file's own rate
-    leads = list(lvcg_cli.CANONICAL_LEADS)
-    three = record.signal[[leads.index(n) for n in VISIBLE]]  # what the wearable records
-
-    outputs = {m: model.reconstruct(three, fs=record.fs, leads=VISIBLE, method=m) for m in METHODS}
-    scores = {m: model.score(out, record.signal, fs=record.fs) for m, out in outputs.items()}
-
-    limb = ["III", "aVR", "aVL", "aVF"]  # exact combinations of I and II: derived, not estimated
-    hidden = [n for n in leads if n not in VISIBLE and n not in limb and record.present[leads.index(n)]]
-    print(
-        f"{record.id} ({record.meta.get('format', '?')}, {record.fs:g} Hz, {record.n_samples / record.fs:.1f} s): "
-        f"{len(hidden)} hidden leads reconstructed from {', '.join(VISIBLE)}"
-    )
+def print_scores(scores: dict, hidden: list[str]) -> None:
+    """One row per hidden lead, one column group per method, and the mean over the leads."""
     print("r: Pearson correlation; RMSE in mV; p-p: peak-to-peak reconstructed / original (1 = right size)")
     print(f"{'lead':<5}" + "".join(f" | {m:^22}" for m in METHODS))
     print(f"{'':<5}" + " | {:>6} {:>8} {:>6}".format("r", "RMSE", "p-p") * len(METHODS))
@@ -83,6 +64,35 @@ def main() -> None:
         for m in METHODS
     )
     print(f"{'mean':<5}{means}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("record", nargs="?", type=Path, default=None, help="a 12-lead record file")
+    parser.add_argument("--out", type=Path, default=Path("three_leads.png"), help="figure (.png, .pdf, .svg)")
+    args = parser.parse_args()
+    path = args.record or default_record()
+
+    model = lvcg_cli.load_model()  # the bundled weights
+    try:
+        record = lvcg_cli.read_record(path)  # (12, T) mV, canonical lead order, the file's own rate
+        leads = list(lvcg_cli.CANONICAL_LEADS)
+        three = record.signal[[leads.index(n) for n in VISIBLE]]  # what the wearable records
+        outputs = {m: model.reconstruct(three, fs=record.fs, leads=VISIBLE, method=m) for m in METHODS}
+    except lvcg_cli.LvcgError as error:  # e.g. a record without one of I, II, V2: one line, no traceback
+        raise SystemExit(str(error)) from None
+    scores = {m: model.score(out, record.signal, fs=record.fs) for m, out in outputs.items()}
+
+    limb = ["III", "aVR", "aVL", "aVF"]  # exact combinations of I and II: derived, not estimated
+    hidden = [n for n in leads if n not in VISIBLE and n not in limb and record.present[leads.index(n)]]
+    print(
+        f"{record.id} ({record.meta.get('format', '?')}, {record.fs:g} Hz, {record.n_samples / record.fs:.1f} s): "
+        f"{len(hidden)} hidden leads reconstructed from {', '.join(VISIBLE)}"
+    )
+    if hidden:
+        print_scores(scores, hidden)
+    else:
+        print("the record has none of the other chest leads: nothing to score the reconstruction against")
     print(f"{', '.join(limb)}: derived exactly from I and II (Einthoven, Goldberger) by every method")
 
     visible = np.isin(leads, VISIBLE)
