@@ -54,7 +54,7 @@ def main() -> None:
 
     paths = lvcg_cli.find_records([str(p) for p in args.inputs or default_inputs()])
     model = lvcg_cli.load_model()  # the bundled weights
-    ids, vectors, rows = [], [], []
+    ids, vectors, rows, kept = [], [], [], []
     for path in paths:
         try:
             record = lvcg_cli.read_record(path)  # format by content, not by suffix
@@ -64,6 +64,7 @@ def main() -> None:
             continue
         ids.append(record.id)
         vectors.append(vector)
+        kept.append(path)
         rows.append(
             {
                 "id": record.id,
@@ -75,8 +76,10 @@ def main() -> None:
         )
     if not ids:
         raise SystemExit("no record could be read")
-    if len(set(ids)) < len(ids):
-        raise SystemExit("two files share a record id (file stem); rename one or embed them separately")
+    if len(set(ids)) < len(ids):  # two files with the same stem in different folders: key those by path
+        ids = [str(path) if ids.count(i) > 1 else i for i, path in zip(ids, kept, strict=True)]
+        for row, key in zip(rows, ids, strict=True):
+            row["id"] = key
 
     table = pd.DataFrame(np.stack(vectors), columns=model.embedding_names)
     table.insert(0, "id", ids)  # the layout `lvcg embed ... -o x.parquet` writes
