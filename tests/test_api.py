@@ -115,3 +115,107 @@ def test_bad_arrays_are_one_line_errors(tiny_checkpoint):
         model.embed(np.ones((2, 1, 1000)), fs=500.0, leads=["foo"])
     with pytest.raises(RecordError, match="flat"):
         model.embed(np.zeros((12, 5000)), fs=500.0)
+
+
+@pytest.mark.parametrize("method", ["physics", "linear"])
+def test_baselines_are_the_clis_method(tmp_path, tiny_checkpoint, method):
+    """``model.reconstruct(..., method=...)`` is ``lvcg reconstruct --method ...`` for the same record."""
+    signal = simulated(1, fs=250.0, duration_s=12.0, seed=5)[0]
+    header = write_record(tmp_path, "rec", signal, fs=250.0)
+    expected = cli_reconstruction(
+        header, tmp_path / f"{method}.npy", tiny_checkpoint, "--visible", "I,II,V2", "--method", method
+    )
+    model = lvcg_cli.load_model(tiny_checkpoint, device="cpu")
+    record = lvcg_cli.read_record(header)
+    full = model.reconstruct(record.signal, fs=250.0, visible="I,II,V2", method=method)
+    np.testing.assert_allclose(full, expected, rtol=0, atol=1e-6)
+    model_out = model.reconstruct(record.signal, fs=250.0, visible="I,II,V2")
+    hidden = [CANONICAL_LEADS.index(n) for n in ("V1", "V3", "V4", "V5", "V6")]
+    assert not np.allclose(full[hidden], model_out[hidden], atol=1e-3)  # not the model's output
+
+
+def test_ideal_geometry_reconstructs_a_dipole_through_the_ideal_lead_field(tiny_checkpoint):
+    """Independent truth: a pure dipole seen through the ideal lead field is recovered from I, II and
+    V2 by ``physics`` with ``geometry="ideal"`` (up to the lift's small ridge term), and not by the
+    Dower lead field: the geometry argument is used."""
+    from lvcg_cli.model.geometry import LeadField
+
+    t = np.arange(2500) / 250.0
+    dipole = np.stack([np.sin(2 * np.pi * 1.1 * t), np.cos(2 * np.pi * 0.9 * t), np.sin(2 * np.pi * 1.7 * t)])
+    leads12 = LeadField(geometry="ideal").matrix.double().numpy() @ dipole  # (12, T)
+    model = lvcg_cli.load_model(tiny_checkpoint, device="cpu")
+    three = leads12[[CANONICAL_LEADS.index(n) for n in ("I", "II", "V2")]]
+    hidden = [CANONICAL_LEADS.index(n) for n in ("V1", "V3", "V4", "V5", "V6")]
+    # visible: the three alone (III, aVR, aVL, aVF derived by Einthoven/Goldberger are not the
+    # ideal lead field's hexaxial rows, so they would not be views of the same dipole)
+    args = {"fs": 250.0, "leads": ["I", "II", "V2"], "visible": "I,II,V2", "method": "physics"}
+    ideal = model.reconstruct(three, **args, geometry="ideal")
+    dower = model.reconstruct(three, **args)
+    error_ideal = np.abs(ideal[hidden] - leads12[hidden]).max()
+    error_dower = np.abs(dower[hidden] - leads12[hidden]).max()
+    assert error_ideal < 1e-2 * np.abs(leads12).max()
+    assert error_dower > 10 * error_ideal
+
+
+def test_score_is_the_table_lvcg_reconstruct_prints(tmp_path, tiny_checkpoint):
+    import json
+
+    signal = simulated(1, fs=250.0, duration_s=10.0, seed=9)[0]
+    header = write_record(tmp_path, "rec", signal, fs=250.0)
+    code, result, text = invoke(
+        ["reconstruct", header, "--checkpoint", tiny_checkpoint, "--visible", "I,II,V2", "--json"]
+    )
+    assert code == 0, text
+    table = json.loads(result.stdout)["leads"]
+    model = lvcg_cli.load_model(tiny_checkpoint, device="cpu")
+    record = lvcg_cli.read_record(header)
+    full = model.reconstruct(record.signal, fs=250.0, visible="I,II,V2")
+    scores = model.score(full, record.signal, fs=250.0)
+    assert list(scores) == list(CANONICAL_LEADS)  # every lead the reference holds, canonical order
+    for lead, expected in table.items():  # the CLI's hidden leads
+        got = scores[lead]
+        assert got.r == pytest.approx(expected["r"], abs=2e-6)
+        assert got.rmse == pytest.approx(expected["rmse_mv"], abs=2e-6)
+        assert got.ptp_ratio == pytest.approx(expected["ptp_ratio"], abs=2e-6)
+    assert scores["V2"].r == pytest.approx(1.0) and scores["V2"].rmse == pytest.approx(0.0, abs=1e-9)
+
+    # a reference of a few named rows scores exactly those; a flat row is an absent lead
+    names = ["V6", "V1", "V4"]
+    rows = record.signal[[CANONICAL_LEADS.index(n) for n in names]].copy()
+    rows[2] = 0.0
+    subset = model.score(full, rows, fs=250.0, leads=names)
+    assert list(subset) == ["V1", "V6"]
+    assert subset["V6"] == scores["V6"] and subset["V1"] == scores["V1"]
+    # the amplitude error is what it says: half the amplitude gives a peak-to-peak ratio of 0.5
+    half = model.score(full * 0.5, full, fs=250.0)
+    assert half["V5"].ptp_ratio == pytest.approx(0.5, rel=1e-6) and half["V5"].r == pytest.approx(1.0)
+
+
+def test_bad_methods_and_scores_are_one_line_errors(tiny_checkpoint):
+    from lvcg_cli.errors import LvcgError
+
+    model = lvcg_cli.load_model(tiny_checkpoint, device="cpu")
+    signal = simulated(1, fs=250.0, duration_s=10.0)[0]
+    with pytest.raises(LvcgError, match="method: must be one of lvcg, physics, linear"):
+        model.reconstruct(signal, fs=250.0, method="ridge")
+    with pytest.raises(LvcgError, match="geometry: must be one of dower, ideal"):
+        model.reconstruct(signal, fs=250.0, method="physics", geometry="frank")
+    with pytest.raises(LvcgError, match=r"reconstruction: expected \(12, samples\)"):
+        model.score(signal[:3], signal, fs=250.0)
+    with pytest.raises(LvcgError, match="reference has 100 samples, the reconstruction 2500"):
+        model.score(signal, signal[:, :100], fs=250.0)
+    with pytest.raises(LvcgError, match=r"expected \(2, samples\) for 2 leads"):
+        model.score(signal, signal[:3], fs=250.0, leads=["I", "II"])
+
+
+def test_lead_order_and_errors_are_exported():
+    from lvcg_cli import errors
+    from lvcg_cli.signals import leads
+
+    assert lvcg_cli.CANONICAL_LEADS == leads.CANONICAL_LEADS
+    assert lvcg_cli.LvcgError is errors.LvcgError and lvcg_cli.RecordError is errors.RecordError
+    for name in ("CANONICAL_LEADS", "LvcgError", "RecordError"):
+        assert name in lvcg_cli.__all__ and name in dir(lvcg_cli)
+    with pytest.raises(lvcg_cli.RecordError) as caught:  # what a loop over files catches
+        lvcg_cli.read_record("no/such/record.hea")
+    assert caught.value.path.endswith("record.hea") and caught.value.problem

@@ -145,7 +145,11 @@ def _help_examples() -> list[tuple[str, str]]:
 def _doc_examples() -> list[tuple[str, str, str | None]]:
     """(file, command line, the error it must print or None) from bash and console blocks."""
     found = []
-    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+    for doc in [
+        REPO / "README.md",
+        *sorted((REPO / "docs").glob("*.md")),
+        *sorted((REPO / "examples").glob("*.md")),
+    ]:
         text = doc.read_text()
         for kind, block in re.findall(r"```(bash|console)\n(.*?)```", text, flags=re.S):
             lines = block.replace("\\\n", " ").splitlines()
@@ -157,7 +161,7 @@ def _doc_examples() -> list[tuple[str, str, str | None]]:
                     continue
                 after = lines[i + 1] if i + 1 < len(lines) else ""
                 error = after.removeprefix("lvcg: error: ") if after.startswith("lvcg: error: ") else None
-                found.append((doc.name, command.strip(), error))
+                found.append((str(doc.relative_to(REPO)), command.strip(), error))
     return found
 
 
