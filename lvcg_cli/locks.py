@@ -99,6 +99,17 @@ def _read_holder(fd: int) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
+def _read_holder_patiently(fd: int, tries: int = 20, pause_s: float = 0.025) -> dict | None:
+    """The holder's record; it writes it just after taking the lock, so an empty file is re-read
+    for up to half a second before the refusal says the holder is unknown."""
+    for _ in range(tries):
+        holder = _read_holder(fd)
+        if holder is not None:
+            return holder
+        time.sleep(pause_s)
+    return _read_holder(fd)
+
+
 def holder_of(folder: str | Path) -> dict | None:
     """Who is writing ``folder`` right now, as far as its lock file says (None: nobody, it seems).
 
@@ -153,7 +164,7 @@ def _acquire(path: Path, folder: Path, what: str, wait: bool) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
+            holder = _read_holder_patiently(fd)
             os.close(fd)
             if not wait:
                 raise LockedError(folder, what, holder) from None

@@ -423,3 +423,34 @@ def test_pretrain_into_a_run_folder_being_written_is_refused(tmp_path):
         locks.exclusive(run_dir, what="pretrain"),
     ):
         pass
+
+
+def test_a_refusal_waits_for_the_holder_to_write_who_it_is(tmp_path):
+    """The holder writes its record just after taking the lock: a refusal in that instant still names it."""
+    import fcntl
+    import json
+    import threading
+
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    taken, release = threading.Event(), threading.Event()
+
+    def slow_holder() -> None:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        taken.set()
+        time.sleep(0.2)  # the record comes a moment after the lock
+        os.pwrite(fd, json.dumps({"pid": 4242, "host": "elsewhere"}).encode(), 0)
+        release.wait(5)
+        os.close(fd)
+
+    thread = threading.Thread(target=slow_holder)
+    thread.start()
+    try:
+        assert taken.wait(5)
+        with pytest.raises(LockedError) as info, locks.exclusive(folder, what="prepare-data"):
+            pass
+        assert "pid 4242 on elsewhere" in str(info.value)
+    finally:
+        release.set()
+        thread.join()
