@@ -33,7 +33,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -51,25 +50,9 @@ BACKWARD_PREFIX = "autograd::engine::evaluate_function: "
 
 def real_batch(settings: Any, batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """``batch`` bundled open records as training samples (visible leads drawn as in training)."""
-    from lvcg_cli.datasets.default import load_open_records
-    from lvcg_cli.datasets.visible_leads import VisibleLeads
-    from lvcg_cli.signals.model_input import collate_samples, make_sample
+    from lvcg_cli.datasets.default import open_records_batch
 
-    signals, present, _ = load_open_records(settings.data)
-    rng = np.random.default_rng(seed)
-    draw = VisibleLeads.from_settings(settings.train)
-    rows = rng.choice(len(signals), size=batch, replace=batch > len(signals))
-    samples = [
-        make_sample(
-            signals[i].astype(np.float32),
-            present[i],
-            draw.draw(present[i], rng),
-            settings.data,
-            settings.model,
-        )
-        for i in rows
-    ]
-    return collate_samples(samples)
+    return open_records_batch(settings, batch, seed)
 
 
 def _labelled(fn: Any, label: str) -> Any:

@@ -62,7 +62,7 @@ def describe_holder(holder: dict | None) -> str:
         return "holder unknown"
     pid, host = holder.get("pid"), holder.get("host", "?")
     text = f"pid {pid} on {host}"
-    if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+    if host == socket.gethostname() and isinstance(pid, int) and not process_alive(pid):
         text += " (gone; a process it started still holds the lock)"
     if holder.get("since"):
         text += f", since {holder['since']}"
@@ -71,7 +71,8 @@ def describe_holder(holder: dict | None) -> str:
     return text
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host exists (signal 0 probes without sending anything)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -129,7 +130,7 @@ def holder_of(folder: str | Path) -> dict | None:
     if holder is None:
         return {}
     pid = holder.get("pid")
-    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not process_alive(pid):
         return None
     return holder
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from lvcg_cli.datasets.visible_leads import VisibleLeads
 from lvcg_cli.engine.distributed import DistContext
 from lvcg_cli.engine.trainer import wrap_model
 from lvcg_cli.model.registry import build_model
 from lvcg_cli.settings import resolve_settings
-from lvcg_cli.signals.model_input import collate_samples, make_sample
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,23 +23,9 @@ SMALL = {
 
 def real_batch(settings, rows: list[int], seed: int) -> dict[str, torch.Tensor]:
     """Bundled open records (PTB-XL/LUDB excerpts) as training samples."""
-    from lvcg_cli.datasets.default import load_open_records
+    from lvcg_cli.datasets.default import open_records_batch
 
-    signals, present, _ = load_open_records(settings.data)
-    rng = np.random.default_rng(seed)
-    draw = VisibleLeads.from_settings(settings.train)
-    return collate_samples(
-        [
-            make_sample(
-                signals[i].astype(np.float32),
-                present[i],
-                draw.draw(present[i], rng),
-                settings.data,
-                settings.model,
-            )
-            for i in rows
-        ]
-    )
+    return open_records_batch(settings, rows, seed)
 
 
 def compiler_works() -> str | None:

@@ -24,7 +24,6 @@ from lvcg_cli.engine.device import autocast, select_precision
 from lvcg_cli.engine.trainer import build_optimizer
 from lvcg_cli.model.registry import build_model
 from lvcg_cli.settings import resolve_settings
-from lvcg_cli.signals.model_input import collate_samples, make_sample
 
 CUDA = torch.cuda.is_available()
 
@@ -39,24 +38,9 @@ SMALL = {
 
 def real_batch(settings, n: int, seed: int) -> dict[str, torch.Tensor]:
     """``n`` bundled open records (PTB-XL/LUDB excerpts) as training samples, visible leads drawn."""
-    from lvcg_cli.datasets.default import load_open_records
+    from lvcg_cli.datasets.default import open_records_batch
 
-    signals, present, _ = load_open_records(settings.data)
-    rng = np.random.default_rng(seed)
-    draw = VisibleLeads.from_settings(settings.train)
-    rows = rng.choice(len(signals), size=n, replace=False)
-    return collate_samples(
-        [
-            make_sample(
-                signals[i].astype(np.float32),
-                present[i],
-                draw.draw(present[i], rng),
-                settings.data,
-                settings.model,
-            )
-            for i in rows
-        ]
-    )
+    return open_records_batch(settings, n, seed)
 
 
 def to(batch: dict[str, torch.Tensor], device: str | torch.device) -> dict[str, torch.Tensor]:

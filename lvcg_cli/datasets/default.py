@@ -37,6 +37,10 @@ from lvcg_cli.datasets import cache as cache_mod
 from lvcg_cli.errors import LvcgError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import torch
+
     from lvcg_cli.settings import DataSettings, Settings
 
 BUILTIN_NAMES = ("default", "sim")
@@ -251,3 +255,34 @@ def open_builtin(name: str, settings: Settings) -> cache_mod.PackedCache:
 
 
 __all__ = ["BUILTIN_NAMES", "build_key", "load_open_records", "open_builtin", "simulated"]
+
+
+def open_records_batch(
+    settings: Settings, rows: int | Sequence[int], seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Training samples from the bundled open records, visible leads drawn as in training.
+
+    ``rows`` is a number of records (drawn with ``seed``; with replacement only when it exceeds
+    the records there are) or their indices. For tests and benchmarks that need real ECGs in
+    the exact form a training step sees, without preparing a data set.
+    """
+    from lvcg_cli.datasets.visible_leads import VisibleLeads
+    from lvcg_cli.signals.model_input import collate_samples, make_sample
+
+    signals, present, _ = load_open_records(settings.data)
+    rng = np.random.default_rng(seed)
+    if isinstance(rows, int):
+        rows = rng.choice(len(signals), size=rows, replace=rows > len(signals))
+    draw = VisibleLeads.from_settings(settings.train)
+    return collate_samples(
+        [
+            make_sample(
+                signals[i].astype(np.float32),
+                present[i],
+                draw.draw(present[i], rng),
+                settings.data,
+                settings.model,
+            )
+            for i in rows
+        ]
+    )

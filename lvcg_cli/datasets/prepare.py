@@ -139,28 +139,18 @@ def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
             armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal_module.SIGKILL), 0, 0, 0) == 0
         except (OSError, AttributeError):
             armed = False
-    if not _process_alive(parent_pid):  # the parent died before the signal was armed
+    if not locks.process_alive(parent_pid):  # the parent died before the signal was armed
         os._exit(1)
     if armed:
         return
     import threading
 
     def watch() -> None:
-        while _process_alive(parent_pid):
+        while locks.process_alive(parent_pid):
             time.sleep(poll_s)
         os._exit(1)
 
     threading.Thread(target=watch, name="lvcg-parent-watch", daemon=True).start()
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def process_record(
