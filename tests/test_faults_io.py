@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_in_process import run_cli
 
 from lvcg_cli import atomic
 from lvcg_cli import main as main_mod
@@ -25,15 +26,6 @@ from lvcg_cli.engine import checkpoint as ckpt_mod
 from lvcg_cli.errors import OutputError, describe_os_error, os_error_cause
 
 RECORD = Path(__file__).resolve().parents[1] / "lvcg_cli" / "assets" / "records" / "ptbxl" / "00001_hr.hea"
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["lvcg", *args])
-    with pytest.raises(SystemExit) as info:
-        main_mod.run()
-    captured = capsys.readouterr()
-    code = info.value.code
-    return (0 if code is None else int(code)), captured.out, captured.err
 
 
 def leftovers(folder: Path) -> list[str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_in_process import run_cli
 
-from lvcg_cli import main as main_mod
 from lvcg_cli.downstream.embed import NONFINITE_EMBEDDING, Embedder, save_embeddings
 from lvcg_cli.downstream.reconstruct import Reconstructor, save_reconstructions
 from lvcg_cli.engine.checkpoint import bundled_weights_path, load_checkpoint, load_model
@@ -22,15 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 RECORDS = sorted((REPO / "lvcg_cli" / "assets" / "records" / "ptbxl").glob("*.hea"))
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["lvcg", *args])
-    with pytest.raises(SystemExit) as info:
-        main_mod.run()
-    captured = capsys.readouterr()
-    code = info.value.code
-    return (0 if code is None else int(code)), captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
 
 import pytest
 import torch
+from cli_in_process import run_cli
 
-from lvcg_cli import main as main_mod
 from lvcg_cli.engine.checkpoint import bundled_weights_path, load_checkpoint, load_model
 from lvcg_cli.errors import LvcgError, SettingsError
 from lvcg_cli.model.registry import MAX_PARAMETERS, build_model, count_parameters
@@ -25,16 +24,6 @@ def _one_line(info: pytest.ExceptionInfo) -> str:
     text = str(info.value)
     assert "\n" not in text and len(text) < 300, text
     return text
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``lvcg ARGS`` in-process through the real entry point (its error mapping included)."""
-    monkeypatch.setattr(sys, "argv", ["lvcg", *args])
-    with pytest.raises(SystemExit) as info:
-        main_mod.run()
-    captured = capsys.readouterr()
-    code = info.value.code
-    return (0 if code is None else int(code)), captured.out, captured.err
 
 
 # ---------------------------------------------------------------------------------------------
