@@ -217,10 +217,14 @@ def _train_prepared(settings: Settings, plan: Any, ctx: Any, prepare, train, tra
                 device=distributed.rank_device(plan.accelerator, 0, settings.engine.device)
             )
         try:
-            return train(settings, run_dir, ctx, ckpt)
-        finally:
+            result = train(settings, run_dir, ctx, ckpt)
+        except BaseException:
             if plan.mode == "join":
-                distributed.shutdown()
+                distributed.shutdown(together=False)
+            raise
+        if plan.mode == "join":
+            distributed.shutdown()
+        return result
     except BaseException as exc:
         if ctx is None or ctx.is_main:
             runs.abandon(run_dir, runs.failure_reason(exc), created=created)

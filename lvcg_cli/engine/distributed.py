@@ -173,10 +173,20 @@ def init_from_env(accelerator: str, device_spec: str = "auto") -> DistContext:
     return DistContext(job["rank"], job["local_rank"], job["world_size"], device)
 
 
-def shutdown() -> None:
-    """Leave the process group (if any)."""
+def shutdown(*, together: bool = True) -> None:
+    """Leave the process group (if any); after a success, all ranks together.
+
+    ``together``: a barrier first. A rank that tears its gloo connections down while another is
+    still finishing its last collective can make that rank's transport threads abort the process
+    ("terminate called without an active exception", exit -6) after training succeeded. After a
+    failure there is no barrier: the other ranks may never reach it, and waiting would hang.
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if together:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 # --------------------------------------------------------------------------------------------

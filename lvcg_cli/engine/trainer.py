@@ -545,6 +545,8 @@ def train_worker(
         console.set_quiet(True)
     try:
         result = train(settings, Path(run_dir), ctx, Path(resume) if resume else None)
-    finally:
-        shutdown()
+    except BaseException:
+        shutdown(together=False)
+        raise
+    shutdown()
     return result if ctx.is_main else None
