@@ -61,6 +61,15 @@ def prepare(name: str, root: Path, cache: Path, extra: list[str]) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
+def block_rows(run, full: np.ndarray, model) -> dict[str, dict]:
+    """The probe of the whole embedding, of its learned blocks and of its VCG block."""
+    return {
+        "lvcg": run(full),
+        "lvcg learned": run(full[:, columns(model, LEARNED)]),
+        "lvcg vcg": run(full[:, columns(model, ("vcg",))]),
+    }
+
+
 def columns(model, blocks) -> np.ndarray:
     layout = model.embedding_layout()
     return np.concatenate([np.arange(layout[b].start, layout[b].stop) for b in blocks])
@@ -109,11 +118,8 @@ def probe_ptbxl(bench: Bench, args) -> None:
     lvcg_full = bench.features("lvcg", data)
     lvcg_three = bench.features("lvcg", data, visible=THREE)
     learned = columns(emb.model, LEARNED)
-    vcg = columns(emb.model, ("vcg",))
     rows = {
-        "lvcg": run(lvcg_full),
-        "lvcg learned": run(lvcg_full[:, learned]),
-        "lvcg vcg": run(lvcg_full[:, vcg]),
+        **block_rows(run, lvcg_full, emb.model),
         "lvcg 12 -> 3 leads": run(lvcg_full, lvcg_three),
         "lvcg 3 -> 3 leads": run(lvcg_three),
         "lvcg learned 12 -> 3": run(lvcg_full[:, learned], lvcg_three[:, learned]),
@@ -166,12 +172,8 @@ def probe_ludb(bench: Bench, args) -> None:
         return probe_cv(feats, labels, classes, rows_cv, folds=5, repeats=5, seed=seed, **fit)
 
     lvcg_full = bench.features("lvcg", data)
-    learned = columns(emb.model, LEARNED)
-    vcg = columns(emb.model, ("vcg",))
     rows = {
-        "lvcg": run(lvcg_full),
-        "lvcg learned": run(lvcg_full[:, learned]),
-        "lvcg vcg": run(lvcg_full[:, vcg]),
+        **block_rows(run, lvcg_full, emb.model),
         "lvcg 3 -> 3 leads": run(bench.features("lvcg", data, visible=THREE)),
         "features": run(bench.features("features", data)),
     }
